@@ -1,0 +1,4 @@
+/** Entry point of the `baton` command. */
+export async function main(_argv: readonly string[]): Promise<number> {
+  return 0;
+}
