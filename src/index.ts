@@ -2,4 +2,58 @@
  * baton: run long OpenAI Responses API calls in background mode so that nothing is lost and
  * nothing is paid for twice.
  */
-export {};
+
+export {
+  type ContinuationToken,
+  decodeContinuationToken,
+  encodeContinuationToken,
+} from "./continuation-token.js";
+export {
+  BatonError,
+  InvalidContinuationTokenError,
+  InvalidSnapshotError,
+  RunNotFoundError,
+} from "./errors.js";
+export { createRunActors, type RunActors } from "./machines/run-actors.js";
+export {
+  createRunMachine,
+  RUN_MACHINE_VERSION,
+  type RunMachine,
+  runMachine,
+} from "./machines/run-machine.js";
+export * from "./machines/run-types.js";
+export {
+  Checkpointer,
+  type CheckpointOptions,
+  DEFAULT_CHECKPOINT_OPTIONS,
+} from "./persistence/checkpointer.js";
+export {
+  type PersistedRun,
+  RUN_STATES,
+  type RunStateName,
+  readEnvelope,
+  toEnvelope,
+} from "./persistence/envelope.js";
+export { restoreRunActor } from "./persistence/restore.js";
+export {
+  type ClientLike,
+  newRunId,
+  type RehydrateSource,
+  Run,
+  type RunDelta,
+  type RunHostOptions,
+  rehydrateRun,
+  type StartRunOptions,
+  startRun,
+} from "./run.js";
+export {
+  type ClientFailure,
+  type ClientFailureKind,
+  classifyClientError,
+  ProtocolError,
+} from "./services/client-failure.js";
+export { openAIResponsesClient } from "./services/openai-responses-client.js";
+export * from "./services/responses-client.js";
+export { FileRunStore } from "./services/stores/file-run-store.js";
+export { MemoryRunStore } from "./services/stores/memory-run-store.js";
+export type { RunStore, RunSummary } from "./services/stores/run-store.js";

@@ -1,0 +1,234 @@
+/**
+ * The actors the run machine invokes, built over a {@link ResponsesClient}. Each is registered
+ * by name in the machine's `setup`, so `machine.provide({ actors: createRunActors(client) })`
+ * swaps the client (another process, another key, the emulator, a test double).
+ *
+ * Promise actors reject with a classified {@link ClientFailure}, never with an SDK error, so the
+ * machine's guards decide on plain data.
+ */
+import { type EventObject, fromCallback, fromPromise } from "xstate";
+import {
+  type ClientFailure,
+  classifyClientError,
+  ProtocolError,
+} from "../services/client-failure.js";
+import type {
+  CreateRequest,
+  ResponseEventStream,
+  ResponseState,
+  ResponsesClient,
+  RetrieveResult,
+} from "../services/responses-client.js";
+import type { StreamActorEvent } from "./run-types.js";
+
+/** The longest single `setTimeout` Node accepts; longer waits are chained. */
+const MAX_TIMER_MS = 2_147_483_647;
+/** An opened stream not picked up by the streaming state within this time is closed. */
+const PARKED_STREAM_TTL_MS = 30_000;
+
+export interface CreatedStream {
+  response: ResponseState;
+  sequenceNumber: number;
+}
+
+export interface ConsumeStreamInput {
+  runId: string;
+  responseId: string;
+  startingAfter: number | null;
+  firstEventTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** Epoch ms after which a response still `queued` trips the watchdog (null: never). */
+  queuedDeadlineAt: number | null;
+}
+
+/**
+ * Streams opened by one actor (`started`, `resumed`) and read by another (`streaming`): an
+ * HTTP stream cannot outlive the state that invoked it, so it is parked here, keyed by run id,
+ * for the next state to take. Nothing parked here is ever persisted.
+ */
+class ParkedStreams {
+  readonly #streams = new Map<string, { stream: ResponseEventStream; timer: NodeJS.Timeout }>();
+
+  park(runId: string, stream: ResponseEventStream): void {
+    this.take(runId)?.abort();
+    const timer = setTimeout(() => this.take(runId)?.abort(), PARKED_STREAM_TTL_MS);
+    timer.unref();
+    this.#streams.set(runId, { stream, timer });
+  }
+
+  take(runId: string): ResponseEventStream | undefined {
+    const parked = this.#streams.get(runId);
+    if (!parked) return undefined;
+    clearTimeout(parked.timer);
+    this.#streams.delete(runId);
+    return parked.stream;
+  }
+}
+
+/** Resolves at `until` (epoch ms); never, when `until` is null. Survives restore: absolute. */
+export const sleepUntil = fromPromise<void, { until: number | null }>(({ input, signal }) => {
+  return new Promise<void>((resolve) => {
+    if (input.until === null) return;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      const left = (input.until as number) - Date.now();
+      if (left <= 0) return resolve();
+      timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    };
+    signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
+    arm();
+  });
+});
+
+async function classified<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw classifyClientError(err) satisfies ClientFailure;
+  }
+}
+
+/**
+ * The actors of the run machine, bound to a client.
+ *
+ * @example
+ * ```ts
+ * const machine = runMachine.provide({ actors: createRunActors(openAIResponsesClient(openai)) });
+ * ```
+ */
+export function createRunActors(client: ResponsesClient) {
+  const parked = new ParkedStreams();
+
+  return {
+    sleepUntil,
+
+    createResponse: fromPromise<ResponseState, { request: CreateRequest }>(({ input, signal }) =>
+      classified(() => client.create(input.request, signal)),
+    ),
+
+    /** Opens the create stream and reads up to `response.created`, which names the response. */
+    createResponseStream: fromPromise<CreatedStream, { runId: string; request: CreateRequest }>(
+      ({ input, signal }) =>
+        classified(async () => {
+          const stream = await client.createStream(input.request, signal);
+          const iterator = stream[Symbol.asyncIterator]();
+          const first = await iterator.next();
+          if (first.done || first.value.kind !== "lifecycle") {
+            stream.abort();
+            throw new ProtocolError("the stream did not start with response.created");
+          }
+          // Hand the rest of the same iterator to the streaming state.
+          parked.park(input.runId, {
+            abort: () => stream.abort(),
+            [Symbol.asyncIterator]: () => iterator,
+          });
+          if (signal.aborted) parked.take(input.runId)?.abort();
+          return { response: first.value.response, sequenceNumber: first.value.sequenceNumber };
+        }),
+    ),
+
+    retrieveResponse: fromPromise<RetrieveResult, { responseId: string }>(({ input, signal }) =>
+      classified(() => client.retrieve(input.responseId, signal)),
+    ),
+
+    /** Reopens the stream after the cursor (or from the start when there is none). */
+    openStream: fromPromise<
+      void,
+      { runId: string; responseId: string; startingAfter: number | null }
+    >(({ input, signal }) =>
+      classified(async () => {
+        const stream = await client.streamFrom(
+          input.responseId,
+          input.startingAfter ?? undefined,
+          signal,
+        );
+        if (signal.aborted) return stream.abort();
+        parked.park(input.runId, stream);
+      }),
+    ),
+
+    cancelResponse: fromPromise<ResponseState, { responseId: string }>(({ input, signal }) =>
+      classified(() => client.cancel(input.responseId, signal)),
+    ),
+
+    /**
+     * Reads a stream to its end and reports every event, and how the stream stopped, to the
+     * machine. Also the idle and first-event watchdogs: the SDK's timeout covers only the wait
+     * for headers, so a silent body would otherwise hang forever.
+     */
+    consumeStream: fromCallback<EventObject, ConsumeStreamInput>(({ input, sendBack }) => {
+      const send = (event: StreamActorEvent) => sendBack(event);
+      let stream = parked.take(input.runId);
+      let stopped = false;
+      const connection = new AbortController();
+      let sawEvent = false;
+      let lastEventAt = Date.now();
+      let queued = true;
+
+      const stop = () => {
+        stopped = true;
+        clearTimeout(idleTimer);
+        clearTimeout(queuedTimer);
+        connection.abort();
+        stream?.abort();
+      };
+      // One timer, re-armed only when it fires: cheaper than resetting it on every event.
+      const checkIdle = () => {
+        const limit = sawEvent ? input.idleTimeoutMs : input.firstEventTimeoutMs;
+        const left = lastEventAt + limit - Date.now();
+        if (left > 0) {
+          idleTimer = setTimeout(checkIdle, left);
+          return;
+        }
+        if (stopped) return;
+        stop();
+        send({ type: "stream.stalled", reason: sawEvent ? "stalled" : "no-first-event" });
+      };
+      let idleTimer = setTimeout(checkIdle, input.firstEventTimeoutMs);
+      let queuedTimer: NodeJS.Timeout | undefined;
+      if (input.queuedDeadlineAt !== null) {
+        queuedTimer = setTimeout(
+          () => {
+            if (queued && !stopped) send({ type: "watchdog.queued" });
+          },
+          Math.min(Math.max(0, input.queuedDeadlineAt - Date.now()), MAX_TIMER_MS),
+        );
+      }
+
+      (async () => {
+        if (!stream) {
+          stream = await client.streamFrom(
+            input.responseId,
+            input.startingAfter ?? undefined,
+            connection.signal,
+          );
+          if (stopped) return stream.abort();
+        }
+        for await (const event of stream) {
+          if (stopped) return;
+          sawEvent = true;
+          lastEventAt = Date.now();
+          if (event.kind === "lifecycle" && event.response.status !== "queued") queued = false;
+          if (event.kind === "delta") queued = false;
+          send({ type: "stream.event", event });
+          if (event.kind === "terminal") {
+            stop();
+            return;
+          }
+        }
+        if (!stopped) {
+          stop();
+          send({ type: "stream.closed" });
+        }
+      })().catch((err: unknown) => {
+        if (stopped) return;
+        stop();
+        send({ type: "stream.failed", failure: classifyClientError(err) });
+      });
+
+      return stop;
+    }),
+  };
+}
+
+export type RunActors = ReturnType<typeof createRunActors>;

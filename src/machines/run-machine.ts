@@ -1,0 +1,1001 @@
+/**
+ * The run machine: the lifecycle of one background response, from the create call to the
+ * service's verdict, through any number of broken connections, restarts and processes.
+ *
+ *   idle → started → polling | streaming ⇄ interrupted → resumed → streaming … → done
+ *                                  any state → cancelling → done
+ *
+ * Design rules (see docs/xstate-notes in the project's shared material):
+ * - Everything needed to carry on is in context: the response id, the cursor (last sequence
+ *   number processed) and absolute deadlines. Invokes take their input from context.
+ * - No `after`: every wait is the `sleepUntil` actor with an absolute deadline, so a restored
+ *   run waits only the time left.
+ * - Restoring does not restart stale children: `restoreRunActor` drops them and sends
+ *   `run.restored`, which each state answers by starting its work again from context.
+ * - Every actor is registered by name and invoked with an explicit id, so that
+ *   `machine.provide({ actors: createRunActors(client) })` swaps the client.
+ */
+import { and, assign, emit, enqueueActions, setup } from "xstate";
+import {
+  type ClientFailure,
+  isTransient,
+  provesNothingCreated,
+} from "../services/client-failure.js";
+import {
+  isTerminalStatus,
+  type ResponseState,
+  type ResponseStatus,
+  type ResponseStreamEvent,
+  type ResponsesClient,
+} from "../services/responses-client.js";
+import { backoffDelay } from "./backoff.js";
+import { createRunActors } from "./run-actors.js";
+import {
+  type CancelCause,
+  DEFAULT_RUN_OPTIONS,
+  type GiveUpReason,
+  type InterruptionReason,
+  type RunContext,
+  type RunEmitted,
+  type RunEvent,
+  type RunInput,
+  type RunOptions,
+  type RunResult,
+} from "./run-types.js";
+
+/** Bumped whenever a change of states or context would misread an older snapshot. */
+export const RUN_MACHINE_VERSION = 1;
+
+const notConfigured = (): Promise<never> =>
+  Promise.reject(
+    new Error("the run machine has no client: use createRunMachine(client) or machine.provide()"),
+  );
+
+/** The placeholder client of the bare machine; `createRunMachine` provides a real one. */
+const noClient: ResponsesClient = {
+  create: notConfigured,
+  createStream: notConfigured,
+  retrieve: notConfigured,
+  streamFrom: notConfigured,
+  cancel: notConfigured,
+};
+
+function resolveOptions(partial: Partial<RunOptions> | undefined): RunOptions {
+  return {
+    ...DEFAULT_RUN_OPTIONS,
+    ...partial,
+    retry: { ...DEFAULT_RUN_OPTIONS.retry, ...partial?.retry },
+  };
+}
+
+function initialContext(input: RunInput): RunContext {
+  const options = resolveOptions(input.options);
+  const now = input.now ?? Date.now();
+  const attached = "responseId" in input;
+  return {
+    runId: input.runId,
+    mode: input.mode,
+    options,
+    request: attached ? null : input.request,
+    responseId: attached ? input.responseId : null,
+    sequenceNumber: attached ? (input.sequenceNumber ?? null) : null,
+    // A run attached to a stream by token cannot know how much text came before its cursor.
+    deliveredChars: attached && input.sequenceNumber !== undefined ? null : 0,
+    status: null,
+    deadlineAt: options.deadlineMs === null ? null : now + options.deadlineMs,
+    queuedDeadlineAt: null,
+    nextPollAt: attached ? now : null,
+    retryAt: null,
+    attempts: 0,
+    resumeAttempts: 0,
+    resumes: 0,
+    creates: 0,
+    interruption: null,
+    lastFailure: null,
+    cancelRequested: null,
+    result: null,
+  };
+}
+
+function withRunTag(context: RunContext) {
+  const request = context.request;
+  if (!request) throw new Error("no create request in context");
+  // The run id in metadata lets a duplicate response be recognised as this run's.
+  return { ...request, metadata: { ...request.metadata, baton_run_id: context.runId } };
+}
+
+function resultOf(
+  context: RunContext,
+  response: ResponseState,
+  cancelledBy: CancelCause | null,
+): RunResult {
+  return {
+    outcome:
+      response.status === "queued" || response.status === "in_progress"
+        ? "gave-up"
+        : response.status,
+    runId: context.runId,
+    responseId: response.id,
+    text: response.outputText,
+    usage: response.usage,
+    error: response.error,
+    incompleteReason: response.incompleteReason,
+    ...(response.status === "cancelled" && cancelledBy ? { cancelledBy } : {}),
+  };
+}
+
+export const runMachine = setup({
+  types: {
+    context: {} as RunContext,
+    events: {} as RunEvent,
+    input: {} as RunInput,
+    output: {} as RunResult,
+    emitted: {} as RunEmitted,
+  },
+  actors: createRunActors(noClient),
+  guards: {
+    isStreamMode: ({ context }) => context.mode === "stream",
+    hasResponse: ({ context }) => context.responseId !== null,
+    isCancelRequested: ({ context }) => context.cancelRequested !== null,
+    isQueued: ({ context }) => context.status === "queued",
+    isTerminal: (_, params: { status: ResponseStatus }) => isTerminalStatus(params.status),
+    /** Still queued past the queued deadline, and configured to `action` on it. */
+    isStuckQueued: ({ context }, params: { status: ResponseStatus; action: "cancel" | "fail" }) =>
+      params.status === "queued" &&
+      context.options.onStuckQueued === params.action &&
+      context.queuedDeadlineAt !== null &&
+      Date.now() >= context.queuedDeadlineAt,
+    stuckQueuedCancels: ({ context }) => context.options.onStuckQueued === "cancel",
+    stuckQueuedFails: ({ context }) => context.options.onStuckQueued === "fail",
+    deadlineCancels: ({ context }) =>
+      context.options.onDeadline === "cancel" && context.responseId !== null,
+    canRetry: ({ context }, params: { failure: ClientFailure }) =>
+      isTransient(params.failure) && context.attempts + 1 < context.options.retry.maxAttempts,
+    /** A create may be retried only when the failure proves nothing was created. */
+    canRetryCreate: ({ context }, params: { failure: ClientFailure }) =>
+      isTransient(params.failure) &&
+      provesNothingCreated(params.failure) &&
+      context.attempts + 1 < context.options.retry.maxAttempts,
+    /** A failed create that may have created a response on the server. */
+    mayHaveCreated: (_, params: { failure: ClientFailure }) =>
+      !provesNothingCreated(params.failure),
+    isNotFound: (_, params: { failure: ClientFailure }) => params.failure.kind === "not-found",
+    cannotStream: (_, params: { failure: ClientFailure }) =>
+      params.failure.kind === "replay-expired" || params.failure.kind === "not-streamable",
+    isAlreadyFinished: (_, params: { failure: ClientFailure }) =>
+      params.failure.kind === "already-finished",
+    isSeenEvent: ({ context }, params: { event: ResponseStreamEvent }) =>
+      context.sequenceNumber !== null && params.event.sequenceNumber <= context.sequenceNumber,
+    isNextEvent: ({ context }, params: { event: ResponseStreamEvent }) =>
+      params.event.sequenceNumber === (context.sequenceNumber ?? -1) + 1,
+    isTerminalEvent: (_, params: { event: ResponseStreamEvent }) =>
+      params.event.kind === "terminal",
+    resumesExhausted: ({ context }) => context.resumeAttempts >= context.options.maxResumeAttempts,
+    recreatesOnRestore: ({ context }) =>
+      context.options.onUnknownCreate === "recreate" && context.request !== null,
+  },
+  actions: {
+    /** The response id is known: keep it (the moment to persist), drop the request. */
+    recordCreated: enqueueActions(({ context, enqueue }, params: { response: ResponseState }) => {
+      const now = Date.now();
+      enqueue.assign({
+        responseId: params.response.id,
+        status: params.response.status,
+        request: null,
+        attempts: 0,
+        lastFailure: null,
+        nextPollAt: now + context.options.pollIntervalMs,
+        queuedDeadlineAt:
+          context.options.queuedTimeoutMs === null ? null : now + context.options.queuedTimeoutMs,
+      });
+      enqueue.emit({ type: "status", status: params.response.status });
+    }),
+    recordStreamStart: assign((_, params: { sequenceNumber: number }) => ({
+      sequenceNumber: params.sequenceNumber,
+    })),
+    countCreate: assign({ creates: ({ context }) => context.creates + 1 }),
+    /** Emits the output text not yet delivered (polling sees it grow between polls). */
+    deliverPolledText: enqueueActions(
+      ({ context, enqueue }, params: { response: ResponseState; source: "poll" | "final" }) => {
+        const text = params.response.outputText;
+        const delivered = context.deliveredChars;
+        if (delivered !== null && text.length > delivered) {
+          enqueue.emit({
+            type: "delta",
+            text: text.slice(delivered),
+            source: params.source,
+          });
+          enqueue.assign({ deliveredChars: text.length });
+        }
+      },
+    ),
+    recordStatus: enqueueActions(({ context, enqueue }, params: { status: ResponseStatus }) => {
+      if (params.status === context.status) return;
+      enqueue.assign({ status: params.status });
+      enqueue.emit({ type: "status", status: params.status });
+    }),
+    schedulePoll: assign(({ context }, params: { pollAfterMs?: number }) => ({
+      attempts: 0,
+      lastFailure: null,
+      nextPollAt: Date.now() + Math.max(context.options.pollIntervalMs, params.pollAfterMs ?? 0),
+    })),
+    pollNow: assign({ nextPollAt: () => Date.now() }),
+    scheduleRetry: assign(({ context }, params: { failure: ClientFailure }) => {
+      const at =
+        Date.now() +
+        backoffDelay(context.attempts, context.options.retry, params.failure.retryAfterMs);
+      return {
+        attempts: context.attempts + 1,
+        lastFailure: params.failure,
+        retryAt: at,
+        nextPollAt: at,
+      };
+    }),
+    /** Takes one stream event in order: advances the cursor and hands text to consumers. */
+    acceptStreamEvent: enqueueActions(
+      ({ context, enqueue }, params: { event: ResponseStreamEvent }) => {
+        const event = params.event;
+        if (event.kind === "delta") {
+          enqueue.assign({
+            sequenceNumber: event.sequenceNumber,
+            deliveredChars:
+              context.deliveredChars === null ? null : context.deliveredChars + event.text.length,
+            resumeAttempts: 0,
+            attempts: 0,
+          });
+          enqueue.emit({
+            type: "delta",
+            text: event.text,
+            sequenceNumber: event.sequenceNumber,
+            source: "stream",
+          });
+          return;
+        }
+        enqueue.assign({ sequenceNumber: event.sequenceNumber, resumeAttempts: 0, attempts: 0 });
+        if (event.kind === "lifecycle" && event.response.status !== context.status) {
+          enqueue.assign({ status: event.response.status });
+          enqueue.emit({ type: "status", status: event.response.status });
+        }
+      },
+    ),
+    markInterrupted: assign(
+      (_, params: { reason: InterruptionReason; failure?: ClientFailure }) => ({
+        interruption: params.reason,
+        ...(params.failure ? { lastFailure: params.failure } : {}),
+      }),
+    ),
+    scheduleResume: assign(({ context }) => ({
+      retryAt:
+        Date.now() +
+        backoffDelay(
+          context.resumeAttempts,
+          context.options.retry,
+          context.lastFailure?.retryAfterMs,
+        ),
+    })),
+    countResume: assign(({ context }) => ({
+      resumes: context.resumes + 1,
+      resumeAttempts: context.resumeAttempts + 1,
+    })),
+    emitSegment: emit(
+      (
+        _,
+        params: {
+          kind: "initial" | "continuation" | "replay" | "poll-fallback";
+          startingAfter: number | null;
+        },
+      ) => ({
+        type: "segment" as const,
+        kind: params.kind,
+        ...(params.startingAfter !== null ? { startingAfter: params.startingAfter } : {}),
+      }),
+    ),
+    requestCancel: assign((_, params: { cause: CancelCause }) => ({
+      cancelRequested: params.cause,
+    })),
+    /** The service gave its verdict: deliver what text is missing and keep the result. */
+    finish: enqueueActions(({ context, enqueue }, params: { response: ResponseState }) => {
+      const text = params.response.outputText;
+      const delivered = context.deliveredChars;
+      if (delivered !== null && text.length > delivered) {
+        enqueue.emit({ type: "delta", text: text.slice(delivered), source: "final" });
+      }
+      if (params.response.status !== context.status) {
+        enqueue.emit({ type: "status", status: params.response.status });
+      }
+      enqueue.assign({
+        status: params.response.status,
+        deliveredChars: delivered === null ? null : Math.max(delivered, text.length),
+        result: resultOf(context, params.response, context.cancelRequested),
+      });
+    }),
+    /** A cancel before anything was created: nothing to tell the server. */
+    finishCancelledLocally: assign(({ context }) => ({
+      result: {
+        outcome: "cancelled" as const,
+        runId: context.runId,
+        text: "",
+        usage: null,
+        error: null,
+        incompleteReason: null,
+        cancelledBy: "consumer" as const,
+      },
+    })),
+    giveUp: assign(({ context }, params: { reason: GiveUpReason; failure?: ClientFailure }) => {
+      const failure = params.failure ?? context.lastFailure ?? undefined;
+      return {
+        result: {
+          outcome: "gave-up" as const,
+          runId: context.runId,
+          ...(context.responseId !== null ? { responseId: context.responseId } : {}),
+          text: "",
+          usage: null,
+          error: null,
+          incompleteReason: null,
+          reason: params.reason,
+          ...(failure ? { failure } : {}),
+        },
+      };
+    }),
+  },
+}).createMachine({
+  id: "run",
+  context: ({ input }) => initialContext(input),
+  output: ({ context }) => {
+    if (!context.result) throw new Error("run finished without a result");
+    return context.result;
+  },
+  // The overall deadline: one timer for the whole run, restored with its absolute input.
+  invoke: {
+    id: "deadline",
+    src: "sleepUntil",
+    input: ({ context }) => ({ until: context.deadlineAt }),
+    onDone: [
+      {
+        guard: "deadlineCancels",
+        target: ".cancelling",
+        actions: { type: "requestCancel", params: { cause: "deadline" } },
+      },
+      { target: ".done", actions: { type: "giveUp", params: { reason: "deadline" } } },
+    ],
+  },
+  initial: "idle",
+  states: {
+    idle: {
+      on: {
+        "run.start": [
+          // A run from a continuation token follows an existing response: no create.
+          { guard: and(["hasResponse", "isStreamMode"]), target: "resumed" },
+          { guard: "hasResponse", target: "polling" },
+          { guard: "isStreamMode", target: "started.creatingStream" },
+          { target: "started.creating" },
+        ],
+        "run.cancel": { target: "done", actions: "finishCancelledLocally" },
+      },
+    },
+    /** The create call. Persisting here is safe: restoring never creates twice by accident. */
+    started: {
+      on: {
+        "run.cancel": { actions: { type: "requestCancel", params: { cause: "consumer" } } },
+        "run.restored": [
+          {
+            guard: "recreatesOnRestore",
+            target: "started",
+            reenter: true,
+          },
+          { target: "done", actions: { type: "giveUp", params: { reason: "create-unknown" } } },
+        ],
+      },
+      initial: "creating",
+      states: {
+        creating: {
+          entry: "countCreate",
+          invoke: {
+            id: "create",
+            src: "createResponse",
+            input: ({ context }) => ({ request: withRunTag(context) }),
+            onDone: [
+              {
+                guard: "isCancelRequested",
+                target: "#run.cancelling",
+                actions: {
+                  type: "recordCreated",
+                  params: ({ event }) => ({ response: event.output }),
+                },
+              },
+              {
+                guard: {
+                  type: "isTerminal",
+                  params: ({ event }) => ({ status: event.output.status }),
+                },
+                target: "#run.done",
+                actions: [
+                  { type: "recordCreated", params: ({ event }) => ({ response: event.output }) },
+                  { type: "finish", params: ({ event }) => ({ response: event.output }) },
+                ],
+              },
+              {
+                target: "#run.polling",
+                actions: {
+                  type: "recordCreated",
+                  params: ({ event }) => ({ response: event.output }),
+                },
+              },
+            ],
+            onError: [
+              {
+                guard: {
+                  type: "canRetryCreate",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+                target: "backoff",
+                actions: {
+                  type: "scheduleRetry",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+              },
+              {
+                // The server may have created a response: creating again could bill twice.
+                guard: {
+                  type: "mayHaveCreated",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+                target: "#run.done",
+                actions: {
+                  type: "giveUp",
+                  params: ({ event }) => ({
+                    reason: "create-unknown",
+                    failure: failureOf(event.error),
+                  }),
+                },
+              },
+              {
+                target: "#run.done",
+                actions: {
+                  type: "giveUp",
+                  params: ({ event }) => ({
+                    reason: "create-failed",
+                    failure: failureOf(event.error),
+                  }),
+                },
+              },
+            ],
+          },
+        },
+        creatingStream: {
+          entry: "countCreate",
+          invoke: {
+            id: "createStream",
+            src: "createResponseStream",
+            input: ({ context }) => ({ runId: context.runId, request: withRunTag(context) }),
+            onDone: [
+              {
+                guard: "isCancelRequested",
+                target: "#run.cancelling",
+                actions: {
+                  type: "recordCreated",
+                  params: ({ event }) => ({ response: event.output.response }),
+                },
+              },
+              {
+                target: "#run.streaming",
+                actions: [
+                  {
+                    type: "recordCreated",
+                    params: ({ event }) => ({ response: event.output.response }),
+                  },
+                  {
+                    type: "recordStreamStart",
+                    params: ({ event }) => ({ sequenceNumber: event.output.sequenceNumber }),
+                  },
+                  { type: "emitSegment", params: { kind: "initial", startingAfter: null } },
+                ],
+              },
+            ],
+            onError: [
+              {
+                guard: {
+                  type: "canRetryCreate",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+                target: "backoff",
+                actions: {
+                  type: "scheduleRetry",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+              },
+              {
+                // The server may have created a response: creating again could bill twice.
+                guard: {
+                  type: "mayHaveCreated",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+                target: "#run.done",
+                actions: {
+                  type: "giveUp",
+                  params: ({ event }) => ({
+                    reason: "create-unknown",
+                    failure: failureOf(event.error),
+                  }),
+                },
+              },
+              {
+                target: "#run.done",
+                actions: {
+                  type: "giveUp",
+                  params: ({ event }) => ({
+                    reason: "create-failed",
+                    failure: failureOf(event.error),
+                  }),
+                },
+              },
+            ],
+          },
+        },
+        /** Waiting to create again: only after a failure that proves nothing was created. */
+        backoff: {
+          on: {
+            "run.cancel": { target: "#run.done", actions: "finishCancelledLocally" },
+          },
+          invoke: {
+            id: "createBackoff",
+            src: "sleepUntil",
+            input: ({ context }) => ({ until: context.retryAt }),
+            onDone: [{ guard: "isStreamMode", target: "creatingStream" }, { target: "creating" }],
+          },
+        },
+      },
+    },
+    polling: {
+      on: {
+        "run.cancel": {
+          target: "cancelling",
+          actions: { type: "requestCancel", params: { cause: "consumer" } },
+        },
+        "run.restored": { target: "polling", reenter: true },
+      },
+      initial: "waiting",
+      states: {
+        waiting: {
+          invoke: {
+            id: "pollWait",
+            src: "sleepUntil",
+            input: ({ context }) => ({ until: context.nextPollAt }),
+            onDone: "fetching",
+          },
+        },
+        fetching: {
+          invoke: {
+            id: "poll",
+            src: "retrieveResponse",
+            input: ({ context }) => ({ responseId: context.responseId as string }),
+            onDone: [
+              {
+                guard: {
+                  type: "isTerminal",
+                  params: ({ event }) => ({ status: event.output.response.status }),
+                },
+                target: "#run.done",
+                actions: {
+                  type: "finish",
+                  params: ({ event }) => ({ response: event.output.response }),
+                },
+              },
+              {
+                guard: {
+                  type: "isStuckQueued",
+                  params: ({ event }) => ({
+                    status: event.output.response.status,
+                    action: "cancel" as const,
+                  }),
+                },
+                target: "#run.cancelling",
+                actions: { type: "requestCancel", params: { cause: "stuck-queued" } },
+              },
+              {
+                guard: {
+                  type: "isStuckQueued",
+                  params: ({ event }) => ({
+                    status: event.output.response.status,
+                    action: "fail" as const,
+                  }),
+                },
+                target: "#run.done",
+                actions: { type: "giveUp", params: { reason: "stuck-queued" } },
+              },
+              {
+                target: "waiting",
+                actions: [
+                  {
+                    type: "recordStatus",
+                    params: ({ event }) => ({ status: event.output.response.status }),
+                  },
+                  {
+                    type: "deliverPolledText",
+                    params: ({ event }) => ({ response: event.output.response, source: "poll" }),
+                  },
+                  {
+                    type: "schedulePoll",
+                    params: ({ event }) =>
+                      event.output.pollAfterMs === undefined
+                        ? {}
+                        : { pollAfterMs: event.output.pollAfterMs },
+                  },
+                ],
+              },
+            ],
+            onError: [
+              {
+                guard: {
+                  type: "isNotFound",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+                target: "#run.done",
+                actions: {
+                  type: "giveUp",
+                  params: ({ event }) => ({ reason: "not-found", failure: failureOf(event.error) }),
+                },
+              },
+              {
+                guard: {
+                  type: "canRetry",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+                target: "waiting",
+                actions: {
+                  type: "scheduleRetry",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+              },
+              {
+                target: "#run.done",
+                actions: {
+                  type: "giveUp",
+                  params: ({ event }) => ({
+                    reason: isTransient(failureOf(event.error)) ? "retries-exhausted" : "rejected",
+                    failure: failureOf(event.error),
+                  }),
+                },
+              },
+            ],
+          },
+        },
+      },
+    },
+    streaming: {
+      invoke: {
+        id: "stream",
+        src: "consumeStream",
+        input: ({ context }) => ({
+          runId: context.runId,
+          responseId: context.responseId as string,
+          startingAfter: context.sequenceNumber,
+          firstEventTimeoutMs: context.options.firstEventTimeoutMs,
+          idleTimeoutMs: context.options.idleTimeoutMs,
+          queuedDeadlineAt: context.status === "queued" ? context.queuedDeadlineAt : null,
+        }),
+      },
+      on: {
+        "stream.event": [
+          { guard: { type: "isSeenEvent", params: ({ event }) => ({ event: event.event }) } },
+          {
+            guard: { type: "isTerminalEvent", params: ({ event }) => ({ event: event.event }) },
+            target: "done",
+            actions: [
+              {
+                type: "recordStreamStart",
+                params: ({ event }) => ({ sequenceNumber: event.event.sequenceNumber }),
+              },
+              {
+                type: "finish",
+                params: ({ event }) => ({ response: terminalResponseOf(event.event) }),
+              },
+            ],
+          },
+          {
+            guard: { type: "isNextEvent", params: ({ event }) => ({ event: event.event }) },
+            actions: { type: "acceptStreamEvent", params: ({ event }) => ({ event: event.event }) },
+          },
+          {
+            target: "interrupted",
+            actions: { type: "markInterrupted", params: { reason: "gap" } },
+          },
+        ],
+        "stream.closed": {
+          target: "interrupted",
+          actions: { type: "markInterrupted", params: { reason: "ended-early" } },
+        },
+        "stream.failed": {
+          target: "interrupted",
+          actions: {
+            type: "markInterrupted",
+            params: ({ event }) => ({ reason: "dropped", failure: event.failure }),
+          },
+        },
+        "stream.stalled": {
+          target: "interrupted",
+          actions: { type: "markInterrupted", params: ({ event }) => ({ reason: event.reason }) },
+        },
+        "watchdog.queued": [
+          {
+            guard: and(["isQueued", "stuckQueuedCancels"]),
+            target: "cancelling",
+            actions: { type: "requestCancel", params: { cause: "stuck-queued" } },
+          },
+          {
+            guard: and(["isQueued", "stuckQueuedFails"]),
+            target: "done",
+            actions: { type: "giveUp", params: { reason: "stuck-queued" } },
+          },
+        ],
+        "run.disconnect": {
+          target: "interrupted.detached",
+          actions: { type: "markInterrupted", params: { reason: "consumer" } },
+        },
+        "run.cancel": {
+          target: "cancelling",
+          actions: { type: "requestCancel", params: { cause: "consumer" } },
+        },
+        "run.restored": "resumed",
+      },
+    },
+    /** The stream broke. Wait (backoff), then resume; a consumer's disconnect waits for it. */
+    interrupted: {
+      on: {
+        "run.cancel": {
+          target: "cancelling",
+          actions: { type: "requestCancel", params: { cause: "consumer" } },
+        },
+        "run.restored": { target: "interrupted", reenter: true },
+      },
+      initial: "backoff",
+      states: {
+        backoff: {
+          entry: "scheduleResume",
+          always: {
+            guard: "resumesExhausted",
+            target: "#run.polling",
+            actions: [
+              "pollNow",
+              { type: "emitSegment", params: { kind: "poll-fallback", startingAfter: null } },
+            ],
+          },
+          invoke: {
+            id: "resumeBackoff",
+            src: "sleepUntil",
+            input: ({ context }) => ({ until: context.retryAt }),
+            onDone: "#run.resumed",
+          },
+          on: { "run.disconnect": "detached" },
+        },
+        detached: {
+          on: { "run.resume": "#run.resumed" },
+        },
+      },
+    },
+    /** Reopening the stream after the cursor: a continuation, never a second create. */
+    resumed: {
+      entry: "countResume",
+      invoke: {
+        id: "resume",
+        src: "openStream",
+        input: ({ context }) => ({
+          runId: context.runId,
+          responseId: context.responseId as string,
+          startingAfter: context.sequenceNumber,
+        }),
+        onDone: {
+          target: "streaming",
+          actions: {
+            type: "emitSegment",
+            params: ({ context }) => ({
+              kind: context.sequenceNumber === null ? "replay" : "continuation",
+              startingAfter: context.sequenceNumber,
+            }),
+          },
+        },
+        onError: [
+          {
+            guard: {
+              type: "cannotStream",
+              params: ({ event }) => ({ failure: failureOf(event.error) }),
+            },
+            target: "polling",
+            actions: [
+              "pollNow",
+              { type: "emitSegment", params: { kind: "poll-fallback", startingAfter: null } },
+            ],
+          },
+          {
+            guard: {
+              type: "isNotFound",
+              params: ({ event }) => ({ failure: failureOf(event.error) }),
+            },
+            target: "done",
+            actions: {
+              type: "giveUp",
+              params: ({ event }) => ({ reason: "not-found", failure: failureOf(event.error) }),
+            },
+          },
+          {
+            guard: ({ event }) => isTransient(failureOf(event.error)),
+            target: "interrupted",
+            actions: {
+              type: "markInterrupted",
+              params: ({ event }) => ({ reason: "resume-failed", failure: failureOf(event.error) }),
+            },
+          },
+          {
+            target: "done",
+            actions: {
+              type: "giveUp",
+              params: ({ event }) => ({ reason: "rejected", failure: failureOf(event.error) }),
+            },
+          },
+        ],
+      },
+      on: {
+        "run.cancel": {
+          target: "cancelling",
+          actions: { type: "requestCancel", params: { cause: "consumer" } },
+        },
+        "run.disconnect": {
+          target: "interrupted.detached",
+          actions: { type: "markInterrupted", params: { reason: "consumer" } },
+        },
+        "run.restored": { target: "resumed", reenter: true },
+      },
+    },
+    /** `responses.cancel`: idempotent; a response that finished meanwhile reports as finished. */
+    cancelling: {
+      on: { "run.restored": { target: "cancelling", reenter: true } },
+      initial: "requesting",
+      states: {
+        requesting: {
+          invoke: {
+            id: "cancel",
+            src: "cancelResponse",
+            input: ({ context }) => ({ responseId: context.responseId as string }),
+            onDone: [
+              {
+                guard: {
+                  type: "isTerminal",
+                  params: ({ event }) => ({ status: event.output.status }),
+                },
+                target: "#run.done",
+                actions: { type: "finish", params: ({ event }) => ({ response: event.output }) },
+              },
+              { target: "confirming" },
+            ],
+            onError: [
+              {
+                guard: {
+                  type: "isAlreadyFinished",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+                target: "confirming",
+              },
+              {
+                guard: {
+                  type: "isNotFound",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+                target: "#run.done",
+                actions: {
+                  type: "giveUp",
+                  params: ({ event }) => ({ reason: "not-found", failure: failureOf(event.error) }),
+                },
+              },
+              {
+                guard: {
+                  type: "canRetry",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+                target: "backoff",
+                actions: {
+                  type: "scheduleRetry",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+              },
+              {
+                target: "#run.done",
+                actions: {
+                  type: "giveUp",
+                  params: ({ event }) => ({
+                    reason: "cancel-failed",
+                    failure: failureOf(event.error),
+                  }),
+                },
+              },
+            ],
+          },
+        },
+        backoff: {
+          invoke: {
+            id: "cancelBackoff",
+            src: "sleepUntil",
+            input: ({ context }) => ({ until: context.retryAt }),
+            onDone: "requesting",
+          },
+        },
+        /** Read the final state: cancel raced with completion, or the cancel is still landing. */
+        confirming: {
+          invoke: {
+            id: "confirm",
+            src: "retrieveResponse",
+            input: ({ context }) => ({ responseId: context.responseId as string }),
+            onDone: [
+              {
+                guard: {
+                  type: "isTerminal",
+                  params: ({ event }) => ({ status: event.output.response.status }),
+                },
+                target: "#run.done",
+                actions: {
+                  type: "finish",
+                  params: ({ event }) => ({ response: event.output.response }),
+                },
+              },
+              { target: "backoff", actions: { type: "schedulePoll", params: {} } },
+            ],
+            onError: [
+              {
+                guard: {
+                  type: "canRetry",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+                target: "backoff",
+                actions: {
+                  type: "scheduleRetry",
+                  params: ({ event }) => ({ failure: failureOf(event.error) }),
+                },
+              },
+              {
+                target: "#run.done",
+                actions: {
+                  type: "giveUp",
+                  params: ({ event }) => ({
+                    reason: "cancel-failed",
+                    failure: failureOf(event.error),
+                  }),
+                },
+              },
+            ],
+          },
+        },
+      },
+    },
+    done: { type: "final" },
+  },
+});
+
+/** A promise actor's rejection, as the `ClientFailure` the run actors throw. */
+function failureOf(error: unknown): ClientFailure {
+  if (typeof error === "object" && error !== null && "kind" in error && "message" in error) {
+    return error as ClientFailure;
+  }
+  return { kind: "protocol", message: error instanceof Error ? error.message : String(error) };
+}
+
+function terminalResponseOf(event: ResponseStreamEvent): ResponseState {
+  if (event.kind !== "terminal") throw new Error("not a terminal event");
+  return event.response;
+}
+
+/**
+ * The run machine bound to a client.
+ *
+ * @example
+ * ```ts
+ * import OpenAI from "openai";
+ * const machine = createRunMachine(openAIResponsesClient(new OpenAI()));
+ * const actor = createActor(machine, { input: { runId: "run_1", mode: "stream", request } });
+ * actor.start();
+ * actor.send({ type: "run.start" });
+ * ```
+ */
+export function createRunMachine(client: ResponsesClient) {
+  return runMachine.provide({ actors: createRunActors(client) });
+}
+
+export type RunMachine = typeof runMachine;

@@ -1,0 +1,223 @@
+/**
+ * The data of the run machine: its input, options, context, events and result. All of it is
+ * plain JSON, so a snapshot persists as it is and holds no client and no secret.
+ */
+import type { ClientFailure } from "../services/client-failure.js";
+import type {
+  CreateRequest,
+  ResponseState,
+  ResponseStatus,
+  ResponseStreamEvent,
+  ResponseUsage,
+} from "../services/responses-client.js";
+
+/** How a run follows its response: polling `retrieve`, or consuming the event stream. */
+export type RunMode = "poll" | "stream";
+
+/** What to do when a watchdog fires. */
+export type WatchdogAction = "cancel" | "fail" | "wait";
+
+/** Retry and backoff policy for transient failures (429, 5xx, broken connections). */
+export interface RetryPolicy {
+  /** Consecutive failures tolerated before giving up. */
+  maxAttempts: number;
+  /** First backoff; doubles with each attempt. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Fraction of each delay taken off at random, so that many runs do not retry in step. */
+  jitter: number;
+}
+
+/** The options of a run. Everything has a default; see {@link DEFAULT_RUN_OPTIONS}. */
+export interface RunOptions {
+  /** Pause between two polls (a server's `openai-poll-after-ms` hint wins when larger). */
+  pollIntervalMs: number;
+  retry: RetryPolicy;
+  /** Consecutive failed resumptions of a stream before falling back to polling. */
+  maxResumeAttempts: number;
+  /** No event at all this long after a stream opens: interrupt and resume. */
+  firstEventTimeoutMs: number;
+  /** No event this long in a flowing stream (the SDK's timeout does not cover a silent body). */
+  idleTimeoutMs: number;
+  /** Longest time a response may stay `queued` (null: no limit). */
+  queuedTimeoutMs: number | null;
+  onStuckQueued: WatchdogAction;
+  /** Longest time the whole run may take, from its start (null: no limit). */
+  deadlineMs: number | null;
+  onDeadline: Exclude<WatchdogAction, "wait">;
+  /**
+   * A run restored from a snapshot taken while its create call was in flight cannot know
+   * whether the response was created. "fail" (the default) ends it with `create-unknown`;
+   * "recreate" creates again (the run id in `metadata` lets a duplicate be recognised).
+   */
+  onUnknownCreate: "fail" | "recreate";
+}
+
+export const DEFAULT_RUN_OPTIONS: RunOptions = {
+  pollIntervalMs: 1_000,
+  retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, jitter: 0.25 },
+  maxResumeAttempts: 8,
+  firstEventTimeoutMs: 60_000,
+  idleTimeoutMs: 60_000,
+  queuedTimeoutMs: null,
+  onStuckQueued: "cancel",
+  deadlineMs: null,
+  onDeadline: "cancel",
+  onUnknownCreate: "fail",
+};
+
+/** Input of a run that creates a new response. */
+export interface NewRunInput {
+  runId: string;
+  mode: RunMode;
+  request: CreateRequest;
+  options?: Partial<RunOptions>;
+  /** Epoch ms the run is considered started at (default: now). */
+  now?: number;
+}
+
+/** Input of a run that follows an existing response (from a continuation token). */
+export interface AttachedRunInput {
+  runId: string;
+  mode: RunMode;
+  responseId: string;
+  /** Last sequence number already delivered; stream mode resumes after it. */
+  sequenceNumber?: number;
+  options?: Partial<RunOptions>;
+  now?: number;
+}
+
+export type RunInput = NewRunInput | AttachedRunInput;
+
+/** Why a stream stopped before its terminal event. */
+export type InterruptionReason =
+  | "dropped"
+  | "ended-early"
+  | "stalled"
+  | "no-first-event"
+  | "gap"
+  | "consumer"
+  | "resume-failed";
+
+/** Why a run ended without the service's verdict. */
+export type GiveUpReason =
+  | "create-failed"
+  | "create-unknown"
+  | "not-found"
+  | "retries-exhausted"
+  | "rejected"
+  | "stuck-queued"
+  | "deadline"
+  | "cancel-failed";
+
+/** Who asked for a cancel. */
+export type CancelCause = "consumer" | "stuck-queued" | "deadline";
+
+/** How a run ended. `completed` … `incomplete` are the service's word; `gave-up` is baton's. */
+export type RunOutcome = "completed" | "failed" | "cancelled" | "incomplete" | "gave-up";
+
+/** The result of a finished run. */
+export interface RunResult {
+  outcome: RunOutcome;
+  runId: string;
+  /** Absent only when no response was ever created. */
+  responseId?: string;
+  /** The final `output_text` (what a consumer has received, in full, once the run is done). */
+  text: string;
+  usage: ResponseUsage | null;
+  /** The service's error for `failed`. */
+  error: { code: string; message: string } | null;
+  incompleteReason: string | null;
+  /** For `cancelled`: who asked. */
+  cancelledBy?: CancelCause;
+  /** For `gave-up`: why, and the last failure met. */
+  reason?: GiveUpReason;
+  failure?: ClientFailure;
+}
+
+/** The continuation state: what is needed to carry on in another process. */
+export interface RunCursor {
+  responseId: string;
+  /** Sequence number of the last stream event processed (stream mode). */
+  sequenceNumber?: number;
+}
+
+export interface RunContext {
+  runId: string;
+  mode: RunMode;
+  options: RunOptions;
+  /** The create request; dropped once the response id is known (saves stay small). */
+  request: CreateRequest | null;
+  responseId: string | null;
+  /** Last stream event processed, contiguous from 0: the cursor a resume starts after. */
+  sequenceNumber: number | null;
+  /**
+   * Characters of output text delivered to consumers (UTF-16 units); null when unknown (a run
+   * attached to a stream mid-way by token), and then no missing text is filled in at the end.
+   */
+  deliveredChars: number | null;
+  status: ResponseStatus | null;
+  /** Epoch ms deadlines: absolute, so that a restored run waits only the time left. */
+  deadlineAt: number | null;
+  queuedDeadlineAt: number | null;
+  nextPollAt: number | null;
+  retryAt: number | null;
+  /** Consecutive failures of the current kind of call. */
+  attempts: number;
+  /** Consecutive resumptions of the stream that did not deliver an event. */
+  resumeAttempts: number;
+  /** How many times the stream was resumed in all. */
+  resumes: number;
+  /** Create calls this run made (more than one only with `onUnknownCreate: "recreate"`). */
+  creates: number;
+  interruption: InterruptionReason | null;
+  lastFailure: ClientFailure | null;
+  cancelRequested: CancelCause | null;
+  result: RunResult | null;
+}
+
+/** Events a user sends to a run. */
+export type RunControlEvent =
+  | { type: "run.start" }
+  /** Cancel the response on the server (idempotent). */
+  | { type: "run.cancel" }
+  /** Stop reading the stream; the response keeps going on the server. */
+  | { type: "run.disconnect" }
+  /** Reconnect a disconnected stream. */
+  | { type: "run.resume" }
+  /** Sent by `restoreRunActor` after a snapshot is restored: restart work from context. */
+  | { type: "run.restored" };
+
+/** Events the stream actor sends to the machine. */
+export type StreamActorEvent =
+  | { type: "stream.event"; event: ResponseStreamEvent }
+  | { type: "stream.closed" }
+  | { type: "stream.failed"; failure: ClientFailure }
+  | { type: "stream.stalled"; reason: "stalled" | "no-first-event" }
+  | { type: "watchdog.queued" };
+
+export type RunEvent = RunControlEvent | StreamActorEvent;
+
+/** Events a run emits to its consumers (`actor.on(type, handler)`). */
+export type RunEmitted =
+  | {
+      /** Output text, in order, each piece exactly once. */
+      type: "delta";
+      text: string;
+      /** Stream events carry their sequence number; text found by polling has none. */
+      sequenceNumber?: number;
+      source: "stream" | "poll" | "final";
+    }
+  | {
+      /**
+       * A stream (re)opened. `continuation`: events after `startingAfter`; `replay`: from the
+       * start, with events already delivered skipped; `poll-fallback`: the stream cannot be
+       * resumed, the rest comes by polling.
+       */
+      type: "segment";
+      kind: "initial" | "continuation" | "replay" | "poll-fallback";
+      startingAfter?: number;
+    }
+  | { type: "status"; status: ResponseStatus };
+
+export type { ResponseState };

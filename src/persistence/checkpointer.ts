@@ -1,0 +1,127 @@
+/**
+ * Persistence as a plug-in around the run actor: subscribes to its snapshots and saves them
+ * through one serial write queue (the pattern of xstate's mongodb-persisted-state example).
+ *
+ * - A change of state is saved at once: the response id the moment it is known, every
+ *   interruption, the result.
+ * - Within a state (a stream delivering deltas) saves are throttled to every `everyEvents`
+ *   snapshots or `everyMs` milliseconds, whichever comes first.
+ * - Writes never overlap; while one is in flight, later snapshots collapse into one next write.
+ * - A save holds the cursor, never the text, so its size does not grow with the answer.
+ */
+import type { AnyActorRef, Subscription } from "xstate";
+import type { RunStore } from "../services/stores/run-store.js";
+import { type PersistedRun, toEnvelope } from "./envelope.js";
+
+export interface CheckpointOptions {
+  /** Save after this many snapshots within one state (default 50). */
+  everyEvents: number;
+  /** ...or this long after the first unsaved one (default 250 ms). */
+  everyMs: number;
+}
+
+export const DEFAULT_CHECKPOINT_OPTIONS: CheckpointOptions = { everyEvents: 50, everyMs: 250 };
+
+/**
+ * @example
+ * ```ts
+ * const checkpointer = new Checkpointer(actor, store, { onSaved: (run) => console.log(run.state) });
+ * checkpointer.start();
+ * await checkpointer.flush();
+ * ```
+ */
+export class Checkpointer {
+  readonly #actor: AnyActorRef;
+  readonly #store: RunStore;
+  readonly #options: CheckpointOptions;
+  readonly #onSaved: (run: PersistedRun) => void;
+  readonly #onError: (err: unknown) => void;
+  #subscription: Subscription | undefined;
+  #lastStateKey: string | undefined;
+  #unsaved = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #writing: Promise<void> | undefined;
+  #dirty = false;
+  /** How many saves were written (for tests and benchmarks). */
+  saves = 0;
+
+  constructor(
+    actor: AnyActorRef,
+    store: RunStore,
+    options: Partial<CheckpointOptions> & {
+      onSaved?: (run: PersistedRun) => void;
+      onError?: (err: unknown) => void;
+    } = {},
+  ) {
+    this.#actor = actor;
+    this.#store = store;
+    this.#options = { ...DEFAULT_CHECKPOINT_OPTIONS, ...options };
+    this.#onSaved = options.onSaved ?? (() => {});
+    this.#onError = options.onError ?? (() => {});
+  }
+
+  /** Starts saving; saves the current snapshot at once. */
+  start(): void {
+    this.#subscription = this.#actor.subscribe({
+      next: (snapshot) => this.#onSnapshot(snapshot),
+      error: () => this.#saveNow(),
+    });
+    this.#onSnapshot(this.#actor.getSnapshot());
+  }
+
+  #onSnapshot(snapshot: { value: unknown; status: string }): void {
+    const key = `${snapshot.status}:${JSON.stringify(snapshot.value)}`;
+    if (key !== this.#lastStateKey) {
+      this.#lastStateKey = key;
+      this.#saveNow();
+      return;
+    }
+    this.#unsaved++;
+    if (this.#unsaved >= this.#options.everyEvents) {
+      this.#saveNow();
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.#saveNow(), this.#options.everyMs);
+    }
+  }
+
+  #saveNow(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#unsaved = 0;
+    this.#dirty = true;
+    this.#writing ??= this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#dirty) {
+        this.#dirty = false;
+        // Read the snapshot at write time: the newest one, even if several were queued.
+        const envelope = toEnvelope(this.#actor.getPersistedSnapshot());
+        try {
+          await this.#store.save(envelope);
+          this.saves++;
+          this.#onSaved(envelope);
+        } catch (err) {
+          this.#onError(err);
+        }
+      }
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+
+  /** Resolves once everything seen so far is saved. */
+  async flush(): Promise<void> {
+    if (this.#timer !== undefined || this.#unsaved > 0) this.#saveNow();
+    while (this.#writing) await this.#writing;
+  }
+
+  /** Stops listening (pending saves still complete; `flush()` waits for them). */
+  stop(): void {
+    this.#subscription?.unsubscribe();
+    this.#subscription = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -1,0 +1,378 @@
+/**
+ * The public face of a run: start one, follow its text, await its result, cancel it, get its
+ * continuation token, persist it and rehydrate it elsewhere.
+ *
+ * A {@link Run} is a thin wrapper around the run machine's actor (`run.actor`): it feels like
+ * XState (`subscribe`, `getSnapshot`, `send`) and like the openai SDK (async iterables,
+ * `AbortSignal`, typed errors).
+ */
+import { randomBytes } from "node:crypto";
+import type OpenAI from "openai";
+import {
+  type Actor,
+  createActor,
+  type InspectionEvent,
+  type Observer,
+  type Subscription,
+  toPromise,
+} from "xstate";
+import { decodeContinuationToken } from "./continuation-token.js";
+import { RunNotFoundError } from "./errors.js";
+import { createRunMachine, type RunMachine } from "./machines/run-machine.js";
+import type { RunEmitted, RunInput, RunMode, RunOptions, RunResult } from "./machines/run-types.js";
+import { Checkpointer, type CheckpointOptions } from "./persistence/checkpointer.js";
+import {
+  type PersistedRun,
+  type RunStateName,
+  toEnvelope,
+  tokenOf,
+  topState,
+} from "./persistence/envelope.js";
+import { restoreRunActor } from "./persistence/restore.js";
+import { openAIResponsesClient } from "./services/openai-responses-client.js";
+import type { CreateRequest, InputMessage, ResponsesClient } from "./services/responses-client.js";
+import type { RunStore } from "./services/stores/run-store.js";
+
+/** An `openai` client instance, or any implementation of baton's client port. */
+export type ClientLike = Pick<OpenAI, "responses"> | ResponsesClient;
+
+/** One piece of output text, as a consumer receives it. */
+export interface RunDelta {
+  text: string;
+  /** The stream event's sequence number; absent for text found by polling. */
+  sequenceNumber?: number;
+  source: "stream" | "poll" | "final";
+}
+
+/** Options shared by starting and rehydrating a run. */
+export interface RunHostOptions {
+  /** Where to persist the run (none: the run lives in this process only). */
+  store?: RunStore;
+  checkpoint?: Partial<CheckpointOptions>;
+  /**
+   * "immediate" (default): deltas reach consumers as they arrive. "after-save": only once the
+   * save covering them is written, so that a crash never loses or repeats printed text.
+   */
+  delivery?: "immediate" | "after-save";
+  /** XState's inspection observer (works with `@statelyai/inspect`). */
+  inspect?: (event: InspectionEvent) => void;
+  /** Aborting disconnects (the response keeps going on the server); it does not cancel. */
+  signal?: AbortSignal;
+  /** Called when a save fails (the run goes on; the next save retries). */
+  onSaveError?: (err: unknown) => void;
+}
+
+/** What to run. */
+export interface StartRunOptions extends RunHostOptions {
+  client: ClientLike;
+  model: string;
+  input: string | ReadonlyArray<InputMessage>;
+  instructions?: string;
+  maxOutputTokens?: number;
+  metadata?: Record<string, string>;
+  previousResponseId?: string;
+  /** Further body fields of the create call (`reasoning`, `tools`, ...). */
+  extra?: Record<string, unknown>;
+  /** Stream events (true) or poll (false, the default, as in the SDK). */
+  stream?: boolean;
+  options?: Partial<RunOptions>;
+  /** Defaults to a new random id. */
+  runId?: string;
+}
+
+function toPort(client: ClientLike): ResponsesClient {
+  return "responses" in client ? openAIResponsesClient(client) : client;
+}
+
+/** A new run id: `run_` and 24 hex digits. */
+export function newRunId(): string {
+  return `run_${randomBytes(12).toString("hex")}`;
+}
+
+/**
+ * One background response run.
+ */
+export class Run {
+  /** The run machine's actor, for everything XState offers. */
+  readonly actor: Actor<RunMachine>;
+  readonly #checkpointer: Checkpointer | undefined;
+  readonly #listeners = new Set<(delta: RunDelta) => void>();
+  readonly #pending: { delta: RunDelta; end: number }[] = [];
+  #emittedChars: number;
+  readonly #durable: boolean;
+  readonly #result: Promise<RunResult>;
+
+  /** @internal use {@link startRun} or {@link rehydrateRun}. */
+  constructor(actor: Actor<RunMachine>, host: RunHostOptions) {
+    this.actor = actor;
+    this.#emittedChars = actor.getSnapshot().context.deliveredChars ?? 0;
+    this.#durable = host.delivery === "after-save" && host.store !== undefined;
+    actor.on("delta", (event) => this.#onDelta(event));
+    this.#result = toPromise(actor);
+    // An unawaited result must not crash the process with an unhandled rejection.
+    this.#result.catch(() => {});
+    if (host.store) {
+      this.#checkpointer = new Checkpointer(actor, host.store, {
+        ...host.checkpoint,
+        onSaved: (saved) => this.#release(saved.snapshot.context.deliveredChars),
+        ...(host.onSaveError ? { onError: host.onSaveError } : {}),
+      });
+      this.#checkpointer.start();
+    }
+    host.signal?.addEventListener("abort", () => this.disconnect(), { once: true });
+  }
+
+  /** The run id (also in the response's `metadata.baton_run_id`). */
+  get id(): string {
+    return this.actor.getSnapshot().context.runId;
+  }
+
+  /** The response id, once the create call has answered. */
+  get responseId(): string | null {
+    return this.actor.getSnapshot().context.responseId;
+  }
+
+  /** The top-level state: idle, started, polling, streaming, interrupted, resumed, cancelling, done. */
+  get state(): RunStateName {
+    const snapshot = this.actor.getSnapshot();
+    return snapshot.status === "done" ? "done" : topState(snapshot.value);
+  }
+
+  /** The continuation token: set while the run is not done, null once it is. */
+  get token(): string | null {
+    return tokenOf(this.actor.getSnapshot().context, this.state);
+  }
+
+  getSnapshot() {
+    return this.actor.getSnapshot();
+  }
+
+  subscribe(
+    observer: Partial<Observer<ReturnType<Actor<RunMachine>["getSnapshot"]>>>,
+  ): Subscription {
+    return this.actor.subscribe(observer);
+  }
+
+  /** Listens to what the run emits: `delta`, `segment` (stream reopened) and `status`. */
+  on<T extends RunEmitted["type"]>(
+    type: T,
+    handler: (event: Extract<RunEmitted, { type: T }>) => void,
+  ): Subscription {
+    if (type === "delta") {
+      // Deltas go through the run's own delivery (it may hold them until they are saved).
+      const listener = (delta: RunDelta) =>
+        handler({ type: "delta", ...delta } as Extract<RunEmitted, { type: T }>);
+      this.#listeners.add(listener);
+      return { unsubscribe: () => this.#listeners.delete(listener) };
+    }
+    return this.actor.on(type, handler as never);
+  }
+
+  /**
+   * The output text as it arrives, each piece once, ending when the run is done.
+   *
+   * @example
+   * ```ts
+   * for await (const delta of run.deltas()) process.stdout.write(delta.text);
+   * ```
+   */
+  async *deltas(): AsyncGenerator<RunDelta, void, undefined> {
+    const queue: RunDelta[] = [];
+    let wake: (() => void) | undefined;
+    const listener = (delta: RunDelta) => {
+      queue.push(delta);
+      wake?.();
+    };
+    this.#listeners.add(listener);
+    let finished = false;
+    this.#result.then(
+      () =>
+        this.flush().finally(() => {
+          finished = true;
+          wake?.();
+        }),
+      () => {
+        finished = true;
+        wake?.();
+      },
+    );
+    try {
+      while (true) {
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (finished) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+    } finally {
+      this.#listeners.delete(listener);
+    }
+  }
+
+  /** Resolves with the result once the run is done (whatever the outcome). */
+  async result(): Promise<RunResult> {
+    const result = await this.#result;
+    await this.flush();
+    return result;
+  }
+
+  /** Cancels the response on the server (idempotent) and resolves with the final result. */
+  cancel(): Promise<RunResult> {
+    this.actor.send({ type: "run.cancel" });
+    return this.result();
+  }
+
+  /** Stops reading the stream; the response keeps going on the server. `resume()` reconnects. */
+  disconnect(): void {
+    this.actor.send({ type: "run.disconnect" });
+  }
+
+  /** Reconnects a disconnected stream after the last delivered event. */
+  resume(): void {
+    this.actor.send({ type: "run.resume" });
+  }
+
+  /** Waits until every snapshot seen so far is saved (no-op without a store). */
+  async flush(): Promise<void> {
+    await this.#checkpointer?.flush();
+  }
+
+  /** The run as a store would keep it. */
+  toPersisted(): PersistedRun {
+    return toEnvelope(this.actor.getPersistedSnapshot());
+  }
+
+  /**
+   * Saves, then stops this process's part in the run. The response keeps going on the
+   * server; `rehydrateRun` carries on from the save.
+   */
+  async detach(): Promise<PersistedRun> {
+    await this.flush();
+    const persisted = this.toPersisted();
+    this.#checkpointer?.stop();
+    this.actor.stop();
+    return persisted;
+  }
+
+  #onDelta(event: Extract<RunEmitted, { type: "delta" }>): void {
+    const delta: RunDelta = {
+      text: event.text,
+      source: event.source,
+      ...(event.sequenceNumber !== undefined ? { sequenceNumber: event.sequenceNumber } : {}),
+    };
+    this.#emittedChars += event.text.length;
+    if (this.#durable) this.#pending.push({ delta, end: this.#emittedChars });
+    else this.#dispatch(delta);
+  }
+
+  /** Hands consumers every held delta a save now covers. */
+  #release(savedChars: number | null): void {
+    while (this.#pending.length > 0) {
+      const head = this.#pending[0] as { delta: RunDelta; end: number };
+      if (savedChars !== null && head.end > savedChars) return;
+      this.#pending.shift();
+      this.#dispatch(head.delta);
+    }
+  }
+
+  #dispatch(delta: RunDelta): void {
+    for (const listener of this.#listeners) listener(delta);
+  }
+}
+
+/**
+ * Starts a background response run.
+ *
+ * @example
+ * ```ts
+ * import OpenAI from "openai";
+ * const run = startRun({ client: new OpenAI(), model: "o3", input: "Explain relativity.", stream: true });
+ * console.log(run.token); // resume from it anywhere
+ * for await (const delta of run.deltas()) process.stdout.write(delta.text);
+ * const result = await run.result(); // { outcome: "completed", text, usage, ... }
+ * ```
+ */
+export function startRun(options: StartRunOptions): Run {
+  const request: CreateRequest = {
+    model: options.model,
+    input: options.input,
+    ...(options.instructions !== undefined ? { instructions: options.instructions } : {}),
+    ...(options.maxOutputTokens !== undefined ? { maxOutputTokens: options.maxOutputTokens } : {}),
+    ...(options.metadata !== undefined ? { metadata: options.metadata } : {}),
+    ...(options.previousResponseId !== undefined
+      ? { previousResponseId: options.previousResponseId }
+      : {}),
+    ...(options.extra !== undefined ? { extra: options.extra } : {}),
+  };
+  const input: RunInput = {
+    runId: options.runId ?? newRunId(),
+    mode: options.stream ? "stream" : "poll",
+    request,
+    ...(options.options ? { options: options.options } : {}),
+  };
+  return launch(createRunMachine(toPort(options.client)), input, options);
+}
+
+function launch(machine: RunMachine, input: RunInput, host: RunHostOptions): Run {
+  const actor = createActor(machine, { input, ...(host.inspect ? { inspect: host.inspect } : {}) });
+  const run = new Run(actor, host);
+  actor.start();
+  actor.send({ type: "run.start" });
+  return run;
+}
+
+/** Where to carry on from: a persisted run, a run id in a store, or a continuation token. */
+export type RehydrateSource =
+  | { persisted: PersistedRun }
+  | { runId: string; store: RunStore }
+  | { token: string; runId?: string; options?: Partial<RunOptions> };
+
+/**
+ * Carries on a run in this process, with this client, from where it stopped: polling keeps
+ * polling, a stream resumes after its last delivered event, a finished run stays finished.
+ * Never creates a second response.
+ *
+ * @example
+ * ```ts
+ * const run = await rehydrateRun({ client: new OpenAI() }, { runId, store });
+ * const result = await run.result();
+ * // or from a token alone, in a process with no snapshot:
+ * const again = await rehydrateRun({ client }, { token });
+ * ```
+ */
+export async function rehydrateRun(
+  host: RunHostOptions & { client: ClientLike },
+  source: RehydrateSource,
+): Promise<Run> {
+  const machine = createRunMachine(toPort(host.client));
+  if ("token" in source) {
+    const token = decodeContinuationToken(source.token);
+    const mode: RunMode = token.sequenceNumber === undefined ? "poll" : "stream";
+    const input: RunInput = {
+      runId: source.runId ?? newRunId(),
+      mode,
+      responseId: token.responseId,
+      ...(token.sequenceNumber !== undefined ? { sequenceNumber: token.sequenceNumber } : {}),
+      ...(source.options ? { options: source.options } : {}),
+    };
+    return launch(machine, input, host);
+  }
+  let persisted: PersistedRun | undefined;
+  if ("persisted" in source) {
+    persisted = source.persisted;
+  } else {
+    persisted = await source.store.load(source.runId);
+    if (!persisted) throw new RunNotFoundError(source.runId);
+  }
+  const actor = restoreRunActor(
+    machine,
+    persisted.snapshot,
+    host.inspect ? { inspect: host.inspect } : {},
+  );
+  return new Run(actor, host);
+}

@@ -1,0 +1,101 @@
+/**
+ * The embedded default {@link RunStore}: one JSON file per run in a folder.
+ *
+ * Writes are atomic and crash-safe: the new content goes to a temporary file in the same
+ * folder, is flushed to disk, then renamed over the old file. A crash mid-write leaves either
+ * the old save or the new one, never half of one.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { InvalidSnapshotError } from "../../errors.js";
+import { type PersistedRun, readEnvelope } from "../../persistence/envelope.js";
+import { type RunStore, type RunSummary, summarize } from "./run-store.js";
+
+const SUFFIX = ".run.json";
+
+/**
+ * @example
+ * ```ts
+ * const store = new FileRunStore(".baton/runs");
+ * const saved = await store.load("run_abc");
+ * ```
+ */
+export class FileRunStore implements RunStore {
+  constructor(readonly directory: string) {}
+
+  #path(runId: string): string {
+    if (!/^[A-Za-z0-9_.-]+$/.test(runId) || runId.startsWith(".")) {
+      throw new InvalidSnapshotError("corrupt", `'${runId}' is not a valid run id`);
+    }
+    return join(this.directory, `${runId}${SUFFIX}`);
+  }
+
+  async save(run: PersistedRun): Promise<void> {
+    const path = this.#path(run.runId);
+    await mkdir(this.directory, { recursive: true });
+    const temporary = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+    const file = await open(temporary, "w");
+    try {
+      await file.writeFile(JSON.stringify(run));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    try {
+      await rename(temporary, path);
+    } catch (err) {
+      await unlink(temporary).catch(() => {});
+      throw err;
+    }
+  }
+
+  async load(runId: string): Promise<PersistedRun | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.#path(runId), "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      throw new InvalidSnapshotError("corrupt", `the saved run '${runId}' is not valid JSON`);
+    }
+    return readEnvelope(data);
+  }
+
+  async list(): Promise<RunSummary[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.directory);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
+    const runs: RunSummary[] = [];
+    for (const name of names) {
+      if (!name.endsWith(SUFFIX)) continue;
+      try {
+        const run = await this.load(name.slice(0, -SUFFIX.length));
+        if (run) runs.push(summarize(run));
+      } catch {
+        // An unreadable file is skipped in listings; loading it by id reports why.
+      }
+    }
+    return runs.sort((a, b) => b.savedAt - a.savedAt);
+  }
+
+  async delete(runId: string): Promise<boolean> {
+    const path = this.#path(runId);
+    try {
+      await rm(path);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,35 @@
+/** An in-memory {@link RunStore}: for tests and for runs that need not outlive the process. */
+import { type PersistedRun, readEnvelope } from "../../persistence/envelope.js";
+import { type RunStore, type RunSummary, summarize } from "./run-store.js";
+
+/**
+ * Keeps each run as JSON text, so that what is loaded is a copy, exactly as a real store
+ * would give it back.
+ *
+ * @example
+ * ```ts
+ * const store = new MemoryRunStore();
+ * const run = startRun({ client, model: "o3", input: "…", store });
+ * ```
+ */
+export class MemoryRunStore implements RunStore {
+  readonly #runs = new Map<string, string>();
+
+  async save(run: PersistedRun): Promise<void> {
+    this.#runs.set(run.runId, JSON.stringify(run));
+  }
+
+  async load(runId: string): Promise<PersistedRun | undefined> {
+    const text = this.#runs.get(runId);
+    return text === undefined ? undefined : readEnvelope(JSON.parse(text));
+  }
+
+  async list(): Promise<RunSummary[]> {
+    const runs = [...this.#runs.values()].map((text) => summarize(readEnvelope(JSON.parse(text))));
+    return runs.sort((a, b) => b.savedAt - a.savedAt);
+  }
+
+  async delete(runId: string): Promise<boolean> {
+    return this.#runs.delete(runId);
+  }
+}
