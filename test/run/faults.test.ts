@@ -1,0 +1,299 @@
+/**
+ * Every fault of the emulator against the run machine: the run recovers where recovery is
+ * possible, never creates twice, and ends with a clear outcome where it is not.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { createManualClock, type Emulator } from "../../src/emulator/index.js";
+import { rehydrateRun, startRun } from "../../src/index.js";
+import { clientFor, emulatorFor, FAST, inState, Recorder, until } from "../support/run-harness.js";
+
+let emulator: Emulator;
+afterEach(async () => {
+  await emulator?.close();
+});
+
+describe("stream faults", () => {
+  it("a dropped connection is resumed after the last sequence number", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create-stream", drop: { afterEvents: 8 } });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const recorder = new Recorder(run);
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(recorder.text).toBe(result.text);
+    expect(recorder.repeatedSequenceNumbers).toEqual([]);
+    expect(recorder.states).toEqual(["idle", "started", "streaming", "interrupted", "resumed", "streaming", "done"]);
+    expect(recorder.segments).toEqual(["initial", "continuation"]);
+    expect(run.getSnapshot().context.interruption).toBe("dropped");
+    const resume = emulator.requests.find((r) => r.kind === "retrieve-stream");
+    expect(Number(resume?.query.starting_after)).toBe(7);
+    expect(emulator.countCreates()).toBe(1);
+  });
+
+  it("drops during resumed streams too, several times", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create-stream", drop: { afterEvents: 6 } });
+    emulator.faults.add({ on: "retrieve-stream", drop: { afterEvents: 3 }, times: 3 });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const recorder = new Recorder(run);
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(recorder.text).toBe(result.text);
+    expect(recorder.repeatedSequenceNumbers).toEqual([]);
+    expect(run.getSnapshot().context.resumes).toBe(4);
+    expect(emulator.countCreates()).toBe(1);
+  });
+
+  it("a stalled stream (no event, socket open) trips the idle watchdog and resumes", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create-stream", stall: { afterEvents: 7 } });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: { ...FAST, idleTimeoutMs: 150 },
+    });
+    const recorder = new Recorder(run);
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(recorder.text).toBe(result.text);
+    expect(recorder.states).toContain("interrupted");
+  });
+
+  it("a stream that stalls right after the headers trips the first-event watchdog", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create-stream", drop: { afterEvents: 5 } });
+    emulator.faults.add({ on: "retrieve-stream", stall: { afterEvents: 0 } });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: { ...FAST, firstEventTimeoutMs: 150 },
+    });
+    const recorder = new Recorder(run);
+    await until(run, () => run.getSnapshot().context.interruption === "no-first-event");
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(recorder.text).toBe(result.text);
+  });
+
+  it("a resume rate-limited with retry-after-ms waits and tries again", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create-stream", drop: { afterEvents: 5 } });
+    emulator.faults.add({ on: "retrieve-stream", status: { code: 429, retryAfterMs: 120 } });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const recorder = new Recorder(run);
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(recorder.text).toBe(result.text);
+    const resumes = emulator.requests.filter((r) => r.kind === "retrieve-stream");
+    expect(resumes.length).toBeGreaterThanOrEqual(2);
+    expect((resumes[1]?.at ?? 0) - (resumes[0]?.at ?? 0)).toBeGreaterThanOrEqual(110);
+  });
+
+  it("falls back to polling when the replay window has passed, and still delivers all the text", async () => {
+    const clock = createManualClock(Date.now());
+    emulator = await emulatorFor({ clock, tokenDelayMs: 5 });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const recorder = new Recorder(run);
+    await until(run, () => recorder.deltas.length >= 3);
+    run.disconnect();
+    await until(run, inState("interrupted"));
+    clock.advance(6 * 60_000);
+    run.resume();
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(recorder.segments).toEqual(["initial", "poll-fallback"]);
+    expect(recorder.text).toBe(result.text);
+    expect(recorder.deltas.at(-1)?.source).not.toBe("stream");
+  });
+
+  it("falls back to polling when the response cannot be streamed (created without stream)", async () => {
+    emulator = await emulatorFor();
+    const first = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    await until(first, (r) => r.responseId !== null);
+    const responseId = first.responseId as string;
+    await first.detach();
+    const { encodeContinuationToken } = await import("../../src/index.js");
+    const token = encodeContinuationToken({ responseId, sequenceNumber: 2 });
+    const run = await rehydrateRun({ client: clientFor(emulator) }, { token, options: FAST });
+    const recorder = new Recorder(run);
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(recorder.segments).toContain("poll-fallback");
+    expect(emulator.countCreates()).toBe(1);
+  });
+
+});
+
+describe("poll faults", () => {
+  it("honours retry-after on 429 and backs off on 5xx, then completes", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 5 });
+    emulator.faults.add({ on: "retrieve", status: { code: 429, retryAfterMs: 100 } });
+    emulator.faults.add({ on: "retrieve", status: { code: 503 }, times: 2 });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const recorder = new Recorder(run);
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(recorder.text).toBe(result.text);
+    const polls = emulator.requests.filter((r) => r.kind === "retrieve");
+    expect((polls[1]?.at ?? 0) - (polls[0]?.at ?? 0)).toBeGreaterThanOrEqual(95);
+    expect(emulator.countCreates()).toBe(1);
+  });
+
+  it("a dropped poll (socket reset) is retried", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "retrieve", reset: {} });
+    const result = await startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST }).result();
+    expect(result.outcome).toBe("completed");
+  });
+
+  it("a garbage reply is a protocol failure, retried", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "retrieve", garbage: {} });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    await until(run, () => run.getSnapshot().context.lastFailure?.kind === "protocol");
+    expect((await run.result()).outcome).toBe("completed");
+  });
+
+  it("gives up with retries-exhausted when the server keeps failing", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "retrieve", status: { code: 500 }, times: Number.POSITIVE_INFINITY });
+    const result = await startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST }).result();
+    expect(result.outcome).toBe("gave-up");
+    expect(result.reason).toBe("retries-exhausted");
+    expect(result.failure?.status).toBe(500);
+  });
+
+  it("an unknown or expired response gives up with not-found", async () => {
+    const clock = createManualClock(Date.now());
+    emulator = await emulatorFor({ clock, queuedMs: 1_000 });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: { ...FAST, pollIntervalMs: 50 } });
+    await until(run, inState("polling"));
+    clock.advance(11 * 60_000);
+    const result = await run.result();
+    expect(result.outcome).toBe("gave-up");
+    expect(result.reason).toBe("not-found");
+    expect(result.responseId).toBe(run.responseId);
+  });
+});
+
+describe("create faults: never a second create", () => {
+  it("retries a create rejected with 429 (nothing was created)", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create", status: { code: 429, retryAfterMs: 20 } });
+    const result = await startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST }).result();
+    expect(result.outcome).toBe("completed");
+    expect(emulator.countCreates()).toBe(2);
+  });
+
+  it("does not retry a create that failed after the server may have created it", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create", status: { code: 500, afterHandling: true } });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const result = await run.result();
+    expect(result.outcome).toBe("gave-up");
+    expect(result.reason).toBe("create-unknown");
+    expect(emulator.countCreates()).toBe(1);
+  });
+
+  it("does not retry a create whose connection broke", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create-stream", reset: { afterHandling: true } });
+    const result = await startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST }).result();
+    expect(result.reason).toBe("create-unknown");
+    expect(emulator.countCreates()).toBe(1);
+  });
+
+  it("retries a create when the server cannot be reached, then gives up clearly", async () => {
+    emulator = await emulatorFor();
+    const url = emulator.url;
+    await emulator.close();
+    const OpenAI = (await import("openai")).default;
+    const client = new OpenAI({ baseURL: url, apiKey: "sk-x" });
+    const result = await startRun({
+      client,
+      model: "o3",
+      input: "x",
+      options: { ...FAST, retry: { ...FAST.retry, maxAttempts: 3 } },
+    }).result();
+    expect(result.outcome).toBe("gave-up");
+    expect(result.reason).toBe("create-failed");
+    expect(result.failure?.kind).toBe("unreachable");
+  });
+
+  it("a rejected request (400) fails at once with the server's message", async () => {
+    emulator = await emulatorFor();
+    const result = await startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      previousResponseId: "resp_nope",
+      options: FAST,
+    }).result();
+    expect(result.outcome).toBe("gave-up");
+    expect(result.reason).toBe("create-failed");
+    expect(result.failure?.kind).toBe("rejected");
+    expect(result.failure?.message).toMatch(/not found/);
+    expect(emulator.countCreates()).toBe(1);
+  });
+});
+
+describe("watchdogs", () => {
+  for (const stream of [false, true]) {
+    it(`stuck in queued (${stream ? "stream" : "poll"}): cancels by default`, async () => {
+      emulator = await emulatorFor();
+      emulator.faults.add({ on: stream ? "create-stream" : "create", script: { stuckQueued: true } });
+      const result = await startRun({
+        client: clientFor(emulator),
+        model: "o3",
+        input: "x",
+        stream,
+        options: { ...FAST, queuedTimeoutMs: 150 },
+      }).result();
+      expect(result.outcome).toBe("cancelled");
+      expect(result.cancelledBy).toBe("stuck-queued");
+    });
+  }
+
+  it("stuck in queued with onStuckQueued 'fail' gives up", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create", script: { stuckQueued: true } });
+    const result = await startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      options: { ...FAST, queuedTimeoutMs: 100, onStuckQueued: "fail" },
+    }).result();
+    expect(result.outcome).toBe("gave-up");
+    expect(result.reason).toBe("stuck-queued");
+  });
+
+  it("the overall deadline cancels a run that takes too long", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 50, outputTokens: 100 });
+    const result = await startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: { ...FAST, deadlineMs: 300 },
+    }).result();
+    expect(result.outcome).toBe("cancelled");
+    expect(result.cancelledBy).toBe("deadline");
+  });
+
+  it("the overall deadline with onDeadline 'fail' gives up without cancelling", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 50, outputTokens: 100 });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      options: { ...FAST, deadlineMs: 200, onDeadline: "fail" },
+    });
+    const result = await run.result();
+    expect(result.reason).toBe("deadline");
+    expect(emulator.getResponse(result.responseId as string)?.status).not.toBe("cancelled");
+  });
+});

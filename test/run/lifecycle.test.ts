@@ -1,0 +1,159 @@
+/**
+ * The run machine end to end: the real `openai` SDK over real HTTP against the emulator.
+ * Every state and outcome reached, text delivered exactly once, one create per run.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import type { Emulator } from "../../src/emulator/index.js";
+import { decodeContinuationToken, startRun } from "../../src/index.js";
+import { clientFor, emulatorFor, FAST, inState, Recorder, until } from "../support/run-harness.js";
+
+let emulator: Emulator;
+afterEach(async () => {
+  await emulator?.close();
+});
+
+describe("polling mode", () => {
+  it("creates once, polls until completed, and delivers the whole text", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 5 });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "Explain relativity.", options: FAST });
+    const recorder = new Recorder(run);
+    await until(run, (r) => r.responseId !== null);
+    const token = run.token;
+    expect(token).not.toBeNull();
+    expect(decodeContinuationToken(token as string)).toEqual({ responseId: run.responseId });
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(result.text.length).toBeGreaterThan(20);
+    expect(result.text).toBe(emulator.getResponse(result.responseId as string)?.output_text ?? result.text);
+    expect(recorder.text).toBe(result.text);
+    expect(result.usage?.outputTokens).toBeGreaterThan(0);
+    expect(recorder.states).toEqual(["idle", "started", "polling", "done"]);
+    expect(run.token).toBeNull();
+    expect(emulator.countCreates()).toBe(1);
+    const create = emulator.requests.find((r) => r.kind === "create");
+    expect(create).toBeDefined();
+    expect(emulator.requests.filter((r) => r.kind === "retrieve").length).toBeGreaterThan(1);
+  });
+
+  it("tags the response with the run id in metadata", async () => {
+    emulator = await emulatorFor();
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "hi", metadata: { app: "x" }, options: FAST });
+    const result = await run.result();
+    const stored = emulator.getResponse(result.responseId as string) as { metadata?: Record<string, string> };
+    expect(stored.metadata).toEqual({ app: "x", baton_run_id: run.id });
+  });
+
+  it("ends incomplete when max_output_tokens is hit", async () => {
+    emulator = await emulatorFor({ outputTokens: 60 });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "long", maxOutputTokens: 16, options: FAST });
+    const result = await run.result();
+    expect(result.outcome).toBe("incomplete");
+    expect(result.incompleteReason).toBe("max_output_tokens");
+  });
+
+  it("ends failed with the service's error", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create", script: { failAfterDeltas: 3, failCode: "server_error", failMessage: "boom" } });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const result = await run.result();
+    expect(result.outcome).toBe("failed");
+    expect(result.error).toEqual({ code: "server_error", message: "boom" });
+  });
+});
+
+describe("streaming mode", () => {
+  it("streams every delta once, in order, with its sequence number", async () => {
+    emulator = await emulatorFor();
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "three benefits of exercise", stream: true, options: FAST });
+    const recorder = new Recorder(run);
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(recorder.text).toBe(result.text);
+    expect(recorder.deltas.every((d) => d.source === "stream")).toBe(true);
+    const seqs = recorder.deltas.map((d) => d.sequenceNumber as number);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(recorder.repeatedSequenceNumbers).toEqual([]);
+    expect(recorder.states).toEqual(["idle", "started", "streaming", "done"]);
+    expect(recorder.segments).toEqual(["initial"]);
+    expect(emulator.countCreates()).toBe(1);
+  });
+
+  it("gives a token with the last sequence number while streaming", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 10 });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const recorder = new Recorder(run);
+    await until(run, () => recorder.deltas.length >= 3);
+    const token = decodeContinuationToken(run.token as string);
+    expect(token.responseId).toBe(run.responseId);
+    expect(token.sequenceNumber).toBeGreaterThanOrEqual(recorder.deltas[2]?.sequenceNumber as number);
+    await run.result();
+    expect(run.token).toBeNull();
+  });
+
+  it("the deltas() iterator yields the text and ends with the run", async () => {
+    emulator = await emulatorFor();
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "iterate", stream: true, options: FAST });
+    let text = "";
+    for await (const delta of run.deltas()) text += delta.text;
+    expect(text).toBe((await run.result()).text);
+  });
+
+  it("ends incomplete and failed as the stream says", async () => {
+    emulator = await emulatorFor({ outputTokens: 60 });
+    const incomplete = await startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, maxOutputTokens: 16, options: FAST }).result();
+    expect(incomplete.outcome).toBe("incomplete");
+    emulator.faults.add({ on: "create-stream", script: { failAfterDeltas: 2 } });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const recorder = new Recorder(run);
+    const failed = await run.result();
+    expect(failed.outcome).toBe("failed");
+    expect(failed.error?.code).toBeTruthy();
+    expect(recorder.deltas.length).toBe(2);
+  });
+
+  it("skips keepalive events without losing text", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create-stream", script: { keepaliveEvery: 2 } });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const recorder = new Recorder(run);
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(recorder.text).toBe(result.text);
+  });
+});
+
+describe("disconnect is not cancel", () => {
+  it("a consumer that disconnects leaves the response running; resume() continues after the cursor", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 5 });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const recorder = new Recorder(run);
+    await until(run, () => recorder.deltas.length >= 3);
+    run.disconnect();
+    await until(run, inState("interrupted"));
+    const responseId = run.responseId as string;
+    // The server goes on without us.
+    await new Promise((r) => setTimeout(r, 60));
+    expect(emulator.getResponse(responseId)?.status).not.toBe("cancelled");
+    run.resume();
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(recorder.text).toBe(result.text);
+    expect(recorder.repeatedSequenceNumbers).toEqual([]);
+    expect(recorder.segments).toEqual(["initial", "continuation"]);
+    const resume = emulator.requests.find((r) => r.kind === "retrieve-stream");
+    expect(resume?.query.starting_after).toBeDefined();
+    expect(emulator.countCreates()).toBe(1);
+  });
+
+  it("an aborted AbortSignal disconnects", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 5 });
+    const controller = new AbortController();
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST, signal: controller.signal });
+    const recorder = new Recorder(run);
+    await until(run, () => recorder.deltas.length >= 2);
+    controller.abort();
+    await until(run, inState("interrupted"));
+    expect(run.getSnapshot().context.interruption).toBe("consumer");
+    await run.cancel();
+  });
+});
