@@ -1,0 +1,332 @@
+/**
+ * The Responses API semantics, free of HTTP: create, retrieve, cancel and delete, each turning a
+ * parsed request into a `Reply` description (or throwing an `ApiError`). The HTTP layer decides
+ * how and when that reply goes out, which is where faults hook in.
+ */
+import type { Clock } from "./clock.js";
+import { ApiError, invalidRequest, responseNotFound } from "./errors.js";
+import { lifecycleFrame } from "./events.js";
+import { parseScript } from "./faults.js";
+import { DEFAULT_FAIL_MESSAGE, type GenerationPlan, startGeneration } from "./generation.js";
+import { estimateTokens, extractInputText } from "./generator.js";
+import { newId } from "./random.js";
+import { snapshot } from "./snapshot.js";
+import { isTerminal, newRecord, type ResponseRecord, type ResponseStore } from "./store.js";
+import type { GenerationScript, ResponseObject } from "./types.js";
+
+/** Emulator options with every default filled in (the subset the API semantics need). */
+export interface ApiSettings {
+  clock: Clock;
+  seed: number;
+  tokenDelayMs: number;
+  queuedMs: number;
+  outputTokens: number;
+  replayWindowMs: number;
+  cancelCompleted: "error" | "return";
+  streamOnCancel: "failed-event" | "close";
+  rejectBackgroundWithoutStore: boolean;
+  obfuscation: boolean;
+}
+
+/** What to send back; the HTTP layer writes it. */
+export type Reply =
+  | { type: "json"; status: number; body: unknown }
+  | { type: "sse"; record: ResponseRecord; start: number; stripObfuscation: boolean }
+  /** Foreground JSON create: send the snapshot once the response is terminal. */
+  | { type: "await"; record: ResponseRecord };
+
+/** The body of `DELETE /v1/responses/{id}` (the spec's example). */
+export interface DeletedResponse {
+  id: string;
+  object: "response";
+  deleted: true;
+}
+
+/** A create request after validation. */
+interface CreateRequest {
+  background: boolean;
+  stream: boolean;
+  store: boolean;
+  model: string;
+  inputText: string;
+  instructions: string | null;
+  maxOutputTokens: number | null;
+  metadata: Record<string, string>;
+  previousResponseId: string | null;
+  temperature: number;
+  topP: number;
+  obfuscation: boolean;
+}
+
+/**
+ * The four endpoints over one `ResponseStore`.
+ *
+ * @example
+ * ```ts
+ * const api = new ResponsesApi(settings, store);
+ * const reply = api.create({ model: "gpt-4o-mini", input: "hi", background: true }, []);
+ * ```
+ */
+export class ResponsesApi {
+  constructor(
+    private readonly settings: ApiSettings,
+    private readonly store: ResponseStore,
+  ) {}
+
+  /**
+   * `POST /v1/responses`. `scripts` are the generation scripts that apply, weakest first
+   * (fault queue, header); `metadata.emulator_script` is merged in between.
+   */
+  create(body: unknown, scripts: readonly (GenerationScript | undefined)[]): Reply {
+    const request = this.#parseCreate(body);
+    const metadataScript = request.metadata.emulator_script;
+    const [queued, header] = scripts;
+    const script: GenerationScript = {
+      ...queued,
+      ...(metadataScript === undefined
+        ? {}
+        : parseScript(metadataScript, "metadata.emulator_script")),
+      ...header,
+    };
+    const { clock, seed } = this.settings;
+    const record = newRecord({
+      id: newId("resp"),
+      itemId: newId("msg"),
+      createdAtMs: clock.now(),
+      background: request.background,
+      stream: request.stream,
+      store: request.store,
+      echo: {
+        model: request.model,
+        instructions: request.instructions,
+        maxOutputTokens: request.maxOutputTokens,
+        metadata: request.metadata,
+        previousResponseId: request.previousResponseId,
+        temperature: request.temperature,
+        topP: request.topP,
+      },
+      inputTokens: estimateTokens(request.inputText) + estimateTokens(request.instructions ?? ""),
+      obfuscation: request.obfuscation,
+      status: request.background ? "queued" : "in_progress",
+    });
+    this.store.add(record);
+    const forgetWhenDone = !request.store && !request.background;
+    startGeneration(record, this.#plan(script), {
+      clock,
+      seed,
+      inputText: request.inputText,
+      // A foreground response with store:false can never be retrieved: free it at once.
+      onFinished: forgetWhenDone ? (done) => this.store.remove(done) : undefined,
+    });
+    if (request.stream) return { type: "sse", record, start: 0, stripObfuscation: false };
+    if (request.background) return { type: "json", status: 200, body: snapshot(record) };
+    return { type: "await", record };
+  }
+
+  /** `GET /v1/responses/{id}`, JSON or (with `stream=true`) replay-then-follow SSE. */
+  retrieve(id: string, query: URLSearchParams): Reply {
+    const record = this.#find(id);
+    if (query.get("stream") !== "true")
+      return { type: "json", status: 200, body: snapshot(record) };
+    if (!record.background) {
+      throw invalidRequest(
+        "Response cannot be streamed, it was not created with background=true.",
+        "stream",
+      );
+    }
+    if (!record.stream) {
+      throw invalidRequest(
+        "Response cannot be streamed, it was not created with stream=true.",
+        "stream",
+      );
+    }
+    const createdAtMs = Math.floor(record.createdAtMs / 1000) * 1000;
+    if (this.settings.clock.now() - createdAtMs > this.settings.replayWindowMs) {
+      const minutes = Math.round(this.settings.replayWindowMs / 60_000);
+      throw invalidRequest(
+        `This response can no longer be streamed because it is more than ${minutes} minutes old`,
+        "stream",
+      );
+    }
+    const startingAfter = query.get("starting_after");
+    let start = 0;
+    if (startingAfter !== null && startingAfter !== "") {
+      const parsed = Number(startingAfter);
+      if (!Number.isInteger(parsed)) {
+        throw invalidRequest(
+          `Invalid 'starting_after': expected an integer, but got '${startingAfter}' instead.`,
+          "starting_after",
+          "invalid_type",
+        );
+      }
+      start = Math.max(0, parsed + 1);
+    }
+    const stripObfuscation = query.get("include_obfuscation") === "false";
+    return { type: "sse", record, start, stripObfuscation };
+  }
+
+  /** `POST /v1/responses/{id}/cancel`. */
+  cancel(id: string): Reply {
+    const record = this.#find(id);
+    if (!record.background) throw invalidRequest("Cannot cancel a synchronous response.");
+    if (record.status === "cancelled") {
+      return { type: "json", status: 200, body: snapshot(record) };
+    }
+    if (isTerminal(record.status)) {
+      if (this.settings.cancelCompleted === "return") {
+        return { type: "json", status: 200, body: snapshot(record) };
+      }
+      throw invalidRequest("Cannot cancel a completed response.");
+    }
+    record.stop();
+    record.status = "cancelled";
+    const { log } = record;
+    if (this.settings.streamOnCancel === "failed-event") {
+      // Never `response.cancelled`: it is not in the spec and SDK helpers throw on it.
+      log.push(lifecycleFrame("response.failed", record, log.nextSequence));
+      log.publish();
+    }
+    log.close();
+    return { type: "json", status: 200, body: snapshot(record) };
+  }
+
+  /** `DELETE /v1/responses/{id}`: stops generation, ends live streams, forgets the response. */
+  delete(id: string): Reply {
+    const record = this.#find(id);
+    this.store.remove(record);
+    const body: DeletedResponse = { id: record.id, object: "response", deleted: true };
+    return { type: "json", status: 200, body };
+  }
+
+  /** The snapshot of a record (for the `await` reply and test introspection). */
+  snapshot(record: ResponseRecord): ResponseObject {
+    return snapshot(record);
+  }
+
+  #find(id: string): ResponseRecord {
+    const record = this.store.lookup(id);
+    if (record === undefined) throw responseNotFound(id);
+    return record;
+  }
+
+  #plan(script: GenerationScript): GenerationPlan {
+    const { settings } = this;
+    return {
+      outputTokens: Math.floor(script.outputTokens ?? settings.outputTokens),
+      tokenDelayMs: script.tokenDelayMs ?? settings.tokenDelayMs,
+      queuedMs: script.queuedMs ?? settings.queuedMs,
+      stuckQueued: script.stuckQueued === true,
+      failAfterDeltas: script.failAfterDeltas ?? null,
+      failCode: script.failCode ?? "server_error",
+      failMessage: script.failMessage ?? DEFAULT_FAIL_MESSAGE,
+      keepaliveEvery:
+        script.keepaliveEvery !== undefined && script.keepaliveEvery >= 1
+          ? Math.floor(script.keepaliveEvery)
+          : null,
+    };
+  }
+
+  #parseCreate(body: unknown): CreateRequest {
+    if (body === null || typeof body !== "object" || Array.isArray(body)) {
+      throw invalidRequest("The request body must be a JSON object.", null, "invalid_type");
+    }
+    const b = body as Record<string, unknown>;
+    const background = optionalBoolean(b, "background") ?? false;
+    const stream = optionalBoolean(b, "stream") ?? false;
+    const store = optionalBoolean(b, "store") ?? true;
+    if (typeof b.model !== "string" || b.model === "") {
+      throw invalidRequest(
+        "Missing required parameter: 'model'.",
+        "model",
+        "missing_required_parameter",
+      );
+    }
+    if (background && !store && this.settings.rejectBackgroundWithoutStore) {
+      throw invalidRequest(
+        "Background mode requires store=true; stateless (store=false) background requests are rejected.",
+        "background",
+        "unsupported_parameter",
+      );
+    }
+    const maxOutputTokens = b.max_output_tokens ?? null;
+    if (maxOutputTokens !== null) {
+      if (typeof maxOutputTokens !== "number" || !Number.isInteger(maxOutputTokens)) {
+        throw invalidRequest(
+          "Invalid type for 'max_output_tokens': expected an integer.",
+          "max_output_tokens",
+          "invalid_type",
+        );
+      }
+      if (maxOutputTokens < 16) {
+        throw invalidRequest(
+          `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${maxOutputTokens} instead.`,
+          "max_output_tokens",
+          "integer_below_min_value",
+        );
+      }
+    }
+    const instructions = b.instructions ?? null;
+    if (instructions !== null && typeof instructions !== "string") {
+      throw invalidRequest(
+        "Invalid type for 'instructions': expected a string.",
+        "instructions",
+        "invalid_type",
+      );
+    }
+    const metadata = b.metadata ?? {};
+    if (
+      typeof metadata !== "object" ||
+      metadata === null ||
+      Array.isArray(metadata) ||
+      Object.values(metadata).some((value) => typeof value !== "string")
+    ) {
+      throw invalidRequest(
+        "Invalid 'metadata': expected an object with string values.",
+        "metadata",
+        "invalid_type",
+      );
+    }
+    const previousResponseId = b.previous_response_id ?? null;
+    if (previousResponseId !== null) {
+      if (typeof previousResponseId !== "string" || !this.store.lookup(previousResponseId)) {
+        throw new ApiError(
+          400,
+          `Previous response with id '${String(previousResponseId)}' not found.`,
+          "invalid_request_error",
+          "previous_response_id",
+          "previous_response_not_found",
+        );
+      }
+    }
+    const streamOptions = b.stream_options as { include_obfuscation?: unknown } | null | undefined;
+    const obfuscationOff =
+      streamOptions?.include_obfuscation === false || b.include_obfuscation === false;
+    return {
+      background,
+      stream,
+      store,
+      model: b.model,
+      inputText: extractInputText(b.input),
+      instructions,
+      maxOutputTokens,
+      metadata: metadata as Record<string, string>,
+      previousResponseId,
+      temperature: typeof b.temperature === "number" ? b.temperature : 1,
+      topP: typeof b.top_p === "number" ? b.top_p : 1,
+      obfuscation: this.settings.obfuscation && !obfuscationOff,
+    };
+  }
+}
+
+function optionalBoolean(body: Record<string, unknown>, key: string): boolean | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "boolean") {
+    throw invalidRequest(
+      `Invalid type for '${key}': expected a boolean, but got ${typeof value} instead.`,
+      key,
+      "invalid_type",
+    );
+  }
+  return value;
+}

@@ -1,0 +1,110 @@
+/**
+ * The error envelope `{"error":{"message","type","param","code"}}` and the handful of API errors
+ * the emulator answers with. Handlers throw `ApiError`; the HTTP layer turns it into a reply, so
+ * the wording of every error lives here, next to its source in protocol.md.
+ */
+
+/** The body of every non-2xx JSON reply. */
+export interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+/** An API error the HTTP layer sends as a JSON error envelope. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type: string,
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+    /** Extra reply headers, e.g. `retry-after`. */
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+
+  /** The envelope for this error. */
+  body(): ErrorBody {
+    return {
+      error: { message: this.message, type: this.type, param: this.param, code: this.code },
+    };
+  }
+}
+
+/** 404 for an unknown (or expired, or deleted) response id. Wording widely emulated [protocol §2.5]. */
+export function responseNotFound(id: string): ApiError {
+  return new ApiError(404, `Response with id '${id}' not found.`, "invalid_request_error");
+}
+
+/** 400 for a malformed request. */
+export function invalidRequest(
+  message: string,
+  param: string | null = null,
+  code: string | null = null,
+): ApiError {
+  return new ApiError(400, message, "invalid_request_error", param, code);
+}
+
+/** 404 for a path the emulator does not serve. */
+export function unknownRoute(method: string, path: string): ApiError {
+  return new ApiError(404, `Invalid URL (${method} ${path})`, "invalid_request_error");
+}
+
+/** 401 when an API key is configured and the request does not carry it. */
+export function invalidApiKey(): ApiError {
+  return new ApiError(
+    401,
+    "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+    "invalid_request_error",
+    null,
+    "invalid_api_key",
+  );
+}
+
+/** The default message, type and code for an injected status fault. */
+export function faultError(
+  status: number,
+  message: string | undefined,
+  headers: Record<string, string>,
+): ApiError {
+  if (status === 429) {
+    return new ApiError(
+      429,
+      message ?? "Rate limit reached for requests. Please try again later.",
+      "requests",
+      null,
+      "rate_limit_exceeded",
+      headers,
+    );
+  }
+  if (status >= 500) {
+    return new ApiError(
+      status,
+      message ??
+        "The server had an error while processing your request. Sorry about that! (emulated fault)",
+      "server_error",
+      null,
+      null,
+      headers,
+    );
+  }
+  if (status === 401) {
+    return new ApiError(
+      401,
+      message ?? "Unauthorized (emulated fault)",
+      "invalid_request_error",
+      null,
+      "invalid_api_key",
+      headers,
+    );
+  }
+  return new ApiError(
+    status,
+    message ?? `Emulated fault with status ${status}.`,
+    "invalid_request_error",
+    null,
+    null,
+    headers,
+  );
+}

@@ -1,0 +1,329 @@
+/**
+ * The HTTP layer: routes `/v1/responses…` to `ResponsesApi`, records every request, checks the
+ * API key, applies faults, and writes the reply (JSON, awaited JSON, or SSE through an
+ * `SseWriter`). `startEmulator` wires it all together.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { type ApiSettings, type Reply, ResponsesApi } from "./api.js";
+import { systemClock } from "./clock.js";
+import { ApiError, faultError, invalidApiKey, invalidRequest, unknownRoute } from "./errors.js";
+import { actionOf, type FaultAction, FaultRules, parseFaultHeader, parseScript } from "./faults.js";
+import { queryRecord, readBody, recordableHeaders, sendJson, writeSseHead } from "./http-util.js";
+import { newId } from "./random.js";
+import { type LogListener, SseWriter, type SseWriterOptions } from "./sse.js";
+import { ResponseStore } from "./store.js";
+import type {
+  Emulator,
+  EmulatorOptions,
+  GenerationScript,
+  RecordedRequest,
+  RequestKind,
+  ResponseObject,
+} from "./types.js";
+
+/** How often expired responses are swept from memory (lookups also check on their own). */
+const SWEEP_INTERVAL_MS = 10_000;
+
+type Endpoint = "create" | "retrieve" | "cancel" | "delete";
+
+interface Route {
+  endpoint: Endpoint | null;
+  responseId?: string;
+}
+
+/** Maps method + path to an endpoint; `endpoint: null` is an unknown route (404). */
+function route(method: string, pathname: string): Route {
+  const parts = pathname.replace(/\/+$/, "").split("/");
+  // ["", "v1", "responses", id?, "cancel"?]
+  if (parts[1] !== "v1" || parts[2] !== "responses") return { endpoint: null };
+  const id = parts[3] === undefined ? undefined : decodeURIComponent(parts[3]);
+  if (parts.length === 3) return { endpoint: method === "POST" ? "create" : null };
+  if (parts.length === 4 && id) {
+    if (method === "GET") return { endpoint: "retrieve", responseId: id };
+    if (method === "DELETE") return { endpoint: "delete", responseId: id };
+  }
+  if (parts.length === 5 && id && parts[4] === "cancel" && method === "POST") {
+    return { endpoint: "cancel", responseId: id };
+  }
+  return { endpoint: null, ...(id ? { responseId: id } : {}) };
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Starts an emulator of the OpenAI Responses API (background mode) on a local port.
+ *
+ * @example
+ * ```ts
+ * const emulator = await startEmulator({ tokenDelayMs: 0, outputTokens: 8 });
+ * const client = new OpenAI({ baseURL: emulator.url, apiKey: "test" });
+ * const response = await client.responses.create({ model: "gpt-4o-mini", input: "hi", background: true });
+ * // … poll or stream …
+ * await emulator.close();
+ * ```
+ */
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const clock = options.clock ?? systemClock;
+  const settings: ApiSettings = {
+    clock,
+    seed: options.seed ?? 1,
+    tokenDelayMs: options.tokenDelayMs ?? 15,
+    queuedMs: options.queuedMs ?? 50,
+    outputTokens: options.outputTokens ?? 40,
+    replayWindowMs: options.replayWindowMs ?? 300_000,
+    cancelCompleted: options.cancelCompleted ?? "error",
+    streamOnCancel: options.streamOnCancel ?? "failed-event",
+    rejectBackgroundWithoutStore: options.rejectBackgroundWithoutStore ?? true,
+    obfuscation: options.obfuscation ?? true,
+  };
+  const store = new ResponseStore(clock, options.retentionMs ?? 600_000);
+  const api = new ResponsesApi(settings, store);
+  const faults = new FaultRules();
+  for (const rule of options.faults ?? []) faults.add(rule);
+  const requests: RecordedRequest[] = [];
+  const pendingTimers = new Set<NodeJS.Timeout>();
+  const apiKey = options.apiKey;
+  let creates = 0;
+
+  /** Writes a reply; `sse` carries the fault behaviour of an SSE connection. */
+  const send = (
+    res: ServerResponse,
+    reply: Reply,
+    sse: Omit<SseWriterOptions, "start" | "stripObfuscation"> = {},
+  ): void => {
+    if (reply.type === "json") {
+      sendJson(res, reply.status, reply.body);
+      return;
+    }
+    if (reply.type === "sse") {
+      writeSseHead(res);
+      new SseWriter(res, reply.record.log, {
+        ...sse,
+        start: reply.start,
+        stripObfuscation: reply.stripObfuscation,
+      }).begin();
+      return;
+    }
+    // Foreground JSON: answer once the response is terminal (or gone).
+    const { log } = reply.record;
+    const answer = (): void => sendJson(res, 200, api.snapshot(reply.record));
+    if (log.closed) {
+      answer();
+      return;
+    }
+    const waiter: LogListener = {
+      onAppend: () => {},
+      onClose: () => {
+        log.unsubscribe(waiter);
+        answer();
+      },
+    };
+    log.subscribe(waiter);
+    res.on("close", () => log.unsubscribe(waiter));
+  };
+
+  const sendError = (res: ServerResponse, error: ApiError): void => {
+    sendJson(res, error.status, error.body(), error.headers);
+  };
+
+  /** Runs `work` and sends its reply (or its error) after `ms`, or never when `ms` is undefined. */
+  const sendLater = (res: ServerResponse, ms: number | undefined, work: () => void): void => {
+    if (ms === undefined) return; // stalled until the client goes away
+    const timer = setTimeout(() => {
+      pendingTimers.delete(timer);
+      work();
+    }, ms);
+    pendingTimers.add(timer);
+    res.on("close", () => {
+      clearTimeout(timer);
+      pendingTimers.delete(timer);
+    });
+  };
+
+  /** Carries out the request under an optional fault. */
+  const execute = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    action: FaultAction | undefined,
+    run: () => Reply,
+  ): void => {
+    const attempt = (): Reply | ApiError => {
+      try {
+        return run();
+      } catch (error) {
+        if (error instanceof ApiError) return error;
+        throw error;
+      }
+    };
+    const deliver = (outcome: Reply | ApiError, sse?: Parameters<typeof send>[2]): void => {
+      if (outcome instanceof ApiError) sendError(res, outcome);
+      else send(res, outcome, sse);
+    };
+    if (action === undefined) {
+      deliver(attempt());
+      return;
+    }
+    switch (action.kind) {
+      case "status": {
+        const { status } = action;
+        if (status.afterHandling) attempt();
+        const headers: Record<string, string> = {};
+        if (status.retryAfter !== undefined) headers["retry-after"] = String(status.retryAfter);
+        if (status.retryAfterMs !== undefined) {
+          headers["retry-after-ms"] = String(status.retryAfterMs);
+        }
+        if (status.shouldRetry !== undefined) {
+          headers["x-should-retry"] = String(status.shouldRetry);
+        }
+        sendError(res, faultError(status.code, status.message, headers));
+        return;
+      }
+      case "reset":
+        if (action.afterHandling) attempt();
+        req.socket.destroy();
+        return;
+      case "garbage":
+        res.writeHead(action.status, { "content-type": action.contentType });
+        res.end(action.body);
+        return;
+      case "drop":
+        deliver(attempt(), { dropAfter: action.afterEvents });
+        return;
+      case "stall": {
+        const outcome = attempt();
+        if (!(outcome instanceof ApiError) && outcome.type === "sse") {
+          send(res, outcome, { stallAfter: action.afterEvents, stallMs: action.ms });
+          return;
+        }
+        sendLater(res, action.ms, () => deliver(outcome));
+        return;
+      }
+    }
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    res.setHeader("x-request-id", newId("req", 16));
+    const method = req.method ?? "GET";
+    const url = new URL(req.url ?? "/", "http://emulator.invalid");
+    const { endpoint, responseId } = route(method, url.pathname);
+    const bodyText = await readBody(req);
+
+    let body: unknown;
+    let bodyError: ApiError | undefined;
+    if (endpoint === "create") {
+      try {
+        body = JSON.parse(bodyText);
+      } catch {
+        bodyError = invalidRequest(
+          "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
+        );
+      }
+    }
+    let kind: RequestKind | "other" = "other";
+    if (endpoint === "create") {
+      const streamFlag = (body as { stream?: unknown } | null | undefined)?.stream === true;
+      kind = streamFlag ? "create-stream" : "create";
+      creates++;
+    } else if (endpoint === "retrieve") {
+      kind = url.searchParams.get("stream") === "true" ? "retrieve-stream" : "retrieve";
+    } else if (endpoint !== null) {
+      kind = endpoint;
+    }
+    requests.push({
+      kind,
+      method,
+      path: url.pathname,
+      query: queryRecord(url.searchParams),
+      ...(responseId === undefined ? {} : { responseId }),
+      headers: recordableHeaders(req.headers),
+      at: clock.now(),
+    });
+
+    try {
+      if (apiKey !== undefined && headerValue(req, "authorization") !== `Bearer ${apiKey}`) {
+        throw invalidApiKey();
+      }
+      if (kind === "other") throw unknownRoute(method, url.pathname);
+      if (bodyError) throw bodyError;
+
+      const faultHeader = headerValue(req, "x-emulator-fault");
+      const headerRule = faultHeader === undefined ? undefined : parseFaultHeader(faultHeader);
+      const action =
+        headerRule === undefined ? faults.take(kind, responseId) : actionOf(headerRule);
+
+      execute(req, res, action, () => {
+        switch (kind) {
+          case "create":
+          case "create-stream": {
+            const scriptHeader = headerValue(req, "x-emulator-script");
+            const headerScript: GenerationScript | undefined = {
+              ...headerRule?.script,
+              ...(scriptHeader === undefined ? {} : parseScript(scriptHeader, "x-emulator-script")),
+            };
+            return api.create(body, [faults.takeScript(kind), headerScript]);
+          }
+          case "retrieve":
+          case "retrieve-stream":
+            return api.retrieve(responseId ?? "", url.searchParams);
+          case "cancel":
+            return api.cancel(responseId ?? "");
+          case "delete":
+            return api.delete(responseId ?? "");
+        }
+      });
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      sendError(res, error);
+    }
+  };
+
+  const server = createServer({ noDelay: true, keepAliveTimeout: 5_000 }, (req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      // A bug in the emulator: answer 500 instead of hanging the client.
+      if (!res.headersSent) {
+        sendError(res, new ApiError(500, `Emulator error: ${String(error)}`, "server_error"));
+      } else res.destroy();
+    });
+  });
+  const sweeper = setInterval(() => store.sweep(), SWEEP_INTERVAL_MS);
+  sweeper.unref();
+
+  const host = options.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+
+  return {
+    url: `http://${urlHost}:${port}/v1`,
+    port,
+    faults,
+    requests,
+    countCreates: () => creates,
+    getResponse: (id: string): ResponseObject | undefined => {
+      const record = store.peek(id);
+      return record === undefined ? undefined : api.snapshot(record);
+    },
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        clearInterval(sweeper);
+        for (const timer of pendingTimers) clearTimeout(timer);
+        pendingTimers.clear();
+        server.close(() => resolve());
+        store.clear();
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
