@@ -1,4 +1,61 @@
-/** Entry point of the `baton` command. */
-export async function main(_argv: readonly string[]): Promise<number> {
-  return 0;
+/**
+ * Entry point of the `baton` command: a small dispatcher from the first argument to a command
+ * module. `bin/baton.js` calls `main`; running this file directly (`node --import tsx
+ * src/cli/main.ts …`) does the same, which is how the tests and `npm run emulator` start it.
+ */
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { runEmulatorCommand } from "./emulator-command.js";
+
+/** A command: gets the arguments after its name, resolves with the exit code. */
+type Command = (argv: readonly string[]) => Promise<number>;
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  emulator: runEmulatorCommand,
+};
+
+const USAGE = `Usage: baton <command> [options]
+
+Commands:
+  emulator   run a local emulator of the OpenAI Responses API (background mode)
+
+Run 'baton <command> --help' for the options of a command.`;
+
+/**
+ * Runs the `baton` command line and resolves with the process exit code.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await main(process.argv.slice(2)); // e.g. ["emulator", "--port", "0"]
+ * ```
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (name === undefined) {
+    process.stderr.write(`baton: missing command\n${USAGE}\n`);
+    return 2;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) {
+    process.stderr.write(`baton: unknown command '${name}'\n${USAGE}\n`);
+    return 2;
+  }
+  return command(rest);
 }
+
+/** Whether this module is the program being run (and not imported, e.g. by bin/baton.js). */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) process.exitCode = await main(process.argv.slice(2));
