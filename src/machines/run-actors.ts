@@ -131,17 +131,32 @@ export function createRunActors(client: ResponsesClient) {
       classified(() => client.retrieve(input.responseId, signal)),
     ),
 
-    /** Reopens the stream after the cursor (or from the start when there is none). */
+    /**
+     * Reopens the stream after the cursor (or from the start when there is none). A server that
+     * accepts the connection but never answers is given up on after `headersTimeoutMs`.
+     */
     openStream: fromPromise<
       void,
-      { runId: string; responseId: string; startingAfter: number | null }
+      { runId: string; responseId: string; startingAfter: number | null; headersTimeoutMs: number }
     >(({ input, signal }) =>
       classified(async () => {
-        const stream = await client.streamFrom(
-          input.responseId,
-          input.startingAfter ?? undefined,
-          signal,
-        );
+        // The connection must outlive this actor (the streaming state reads it), so it gets its
+        // own controller: aborted by the timeout or by leaving `resumed` before the headers.
+        const connection = new AbortController();
+        const abort = () => connection.abort();
+        const timer = setTimeout(abort, input.headersTimeoutMs);
+        signal.addEventListener("abort", abort, { once: true });
+        let stream: ResponseEventStream;
+        try {
+          stream = await client.streamFrom(
+            input.responseId,
+            input.startingAfter ?? undefined,
+            connection.signal,
+          );
+        } finally {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", abort);
+        }
         if (signal.aborted) return stream.abort();
         parked.park(input.runId, stream);
       }),
@@ -184,7 +199,10 @@ export function createRunActors(client: ResponsesClient) {
         stop();
         send({ type: "stream.stalled", reason: sawEvent ? "stalled" : "no-first-event" });
       };
-      let idleTimer = setTimeout(checkIdle, input.firstEventTimeoutMs);
+      let idleTimer = setTimeout(
+        checkIdle,
+        Math.min(input.firstEventTimeoutMs, input.idleTimeoutMs),
+      );
       let queuedTimer: NodeJS.Timeout | undefined;
       if (input.queuedDeadlineAt !== null) {
         queuedTimer = setTimeout(

@@ -783,6 +783,7 @@ export const runMachine = setup({
           runId: context.runId,
           responseId: context.responseId as string,
           startingAfter: context.sequenceNumber,
+          headersTimeoutMs: context.options.firstEventTimeoutMs,
         }),
         onDone: {
           target: "streaming",

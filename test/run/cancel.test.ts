@@ -25,7 +25,7 @@ describe("cancel", () => {
   });
 
   it("while the create call is in flight: cancels as soon as the response id is known", async () => {
-    emulator = await emulatorFor();
+    emulator = await emulatorFor({ tokenDelayMs: 20 });
     emulator.faults.add({ on: "create", stall: { afterEvents: 0, ms: 100 } });
     const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
     await until(run, inState("started"));
@@ -48,7 +48,13 @@ describe("cancel", () => {
   for (const streamOnCancel of ["failed-event", "close"] as const) {
     it(`while streaming (live stream on cancel: ${streamOnCancel})`, async () => {
       emulator = await emulatorFor({ tokenDelayMs: 10, streamOnCancel });
-      const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+      const run = startRun({
+        client: clientFor(emulator),
+        model: "o3",
+        input: "x",
+        stream: true,
+        options: FAST,
+      });
       const recorder = new Recorder(run);
       await until(run, () => recorder.deltas.length >= 2);
       const result = await run.cancel();
@@ -60,7 +66,13 @@ describe("cancel", () => {
 
   it("while interrupted (disconnected), and twice: idempotent", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 10 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+    });
     const recorder = new Recorder(run);
     await until(run, () => recorder.deltas.length >= 1);
     run.disconnect();
@@ -74,7 +86,13 @@ describe("cancel", () => {
     emulator = await emulatorFor({ tokenDelayMs: 10 });
     emulator.faults.add({ on: "create-stream", drop: { afterEvents: 6 } });
     emulator.faults.add({ on: "retrieve-stream", stall: { afterEvents: 0, ms: 300 } });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+    });
     await until(run, inState("resumed"));
     const result = await run.cancel();
     expect(result.outcome).toBe("cancelled");
@@ -82,10 +100,16 @@ describe("cancel", () => {
 
   it("a response that completed meanwhile reports as completed (cancel answered 400)", async () => {
     emulator = await emulatorFor({ cancelCompleted: "error" });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: { ...FAST, pollIntervalMs: 5_000 } });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      options: { ...FAST, pollIntervalMs: 5_000 },
+    });
     await until(run, inState("polling"));
     const responseId = run.responseId as string;
-    while (emulator.getResponse(responseId)?.status !== "completed") await new Promise((r) => setTimeout(r, 10));
+    while (emulator.getResponse(responseId)?.status !== "completed")
+      await new Promise((r) => setTimeout(r, 10));
     const result = await run.cancel();
     expect(result.outcome).toBe("completed");
     expect(result.text.length).toBeGreaterThan(0);
@@ -93,10 +117,16 @@ describe("cancel", () => {
 
   it("a response that completed meanwhile reports as completed (cancel answered 200)", async () => {
     emulator = await emulatorFor({ cancelCompleted: "return" });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: { ...FAST, pollIntervalMs: 5_000 } });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      options: { ...FAST, pollIntervalMs: 5_000 },
+    });
     await until(run, inState("polling"));
     const responseId = run.responseId as string;
-    while (emulator.getResponse(responseId)?.status !== "completed") await new Promise((r) => setTimeout(r, 10));
+    while (emulator.getResponse(responseId)?.status !== "completed")
+      await new Promise((r) => setTimeout(r, 10));
     const result = await run.cancel();
     expect(result.outcome).toBe("completed");
   });

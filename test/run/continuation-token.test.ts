@@ -33,8 +33,18 @@ describe("continuation token", () => {
     ["an array", `bt1.${b64([1])}`, "malformed", /no object/],
     ["no responseId", `bt1.${b64({ sequenceNumber: 1 })}`, "malformed", /responseId/],
     ["unknown fields", `bt1.${b64({ responseId: "r", apiKey: "x" })}`, "malformed", /apiKey/],
-    ["negative sequence", `bt1.${b64({ responseId: "r", sequenceNumber: -1 })}`, "malformed", /sequenceNumber/],
-    ["fractional sequence", `bt1.${b64({ responseId: "r", sequenceNumber: 1.5 })}`, "malformed", /sequenceNumber/],
+    [
+      "negative sequence",
+      `bt1.${b64({ responseId: "r", sequenceNumber: -1 })}`,
+      "malformed",
+      /sequenceNumber/,
+    ],
+    [
+      "fractional sequence",
+      `bt1.${b64({ responseId: "r", sequenceNumber: 1.5 })}`,
+      "malformed",
+      /sequenceNumber/,
+    ],
   ];
   for (const [name, token, reason, message] of cases) {
     it(`refuses ${name} with a typed error`, () => {

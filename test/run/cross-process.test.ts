@@ -22,7 +22,13 @@ it("survives SIGKILL of the process that started the run", async () => {
   const directory = await mkdtemp(join(tmpdir(), "baton-xproc-"));
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", join(import.meta.dirname, "../fixtures/stream-child.ts"), emulator.url, directory],
+    [
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "../fixtures/stream-child.ts"),
+      emulator.url,
+      directory,
+    ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   let runId = "";

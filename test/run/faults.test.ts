@@ -16,13 +16,26 @@ describe("stream faults", () => {
   it("a dropped connection is resumed after the last sequence number", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", drop: { afterEvents: 8 } });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+    });
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
     expect(recorder.text).toBe(result.text);
     expect(recorder.repeatedSequenceNumbers).toEqual([]);
-    expect(recorder.states).toEqual(["idle", "started", "streaming", "interrupted", "resumed", "streaming", "done"]);
+    expect(recorder.states).toEqual([
+      "started",
+      "streaming",
+      "interrupted",
+      "resumed",
+      "streaming",
+      "done",
+    ]);
     expect(recorder.segments).toEqual(["initial", "continuation"]);
     expect(run.getSnapshot().context.interruption).toBe("dropped");
     const resume = emulator.requests.find((r) => r.kind === "retrieve-stream");
@@ -34,7 +47,13 @@ describe("stream faults", () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", drop: { afterEvents: 6 } });
     emulator.faults.add({ on: "retrieve-stream", drop: { afterEvents: 3 }, times: 3 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+    });
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
@@ -61,10 +80,9 @@ describe("stream faults", () => {
     expect(recorder.states).toContain("interrupted");
   });
 
-  it("a stream that stalls right after the headers trips the first-event watchdog", async () => {
+  it("a stream that goes silent after response.created trips the first-event watchdog", async () => {
     emulator = await emulatorFor();
-    emulator.faults.add({ on: "create-stream", drop: { afterEvents: 5 } });
-    emulator.faults.add({ on: "retrieve-stream", stall: { afterEvents: 0 } });
+    emulator.faults.add({ on: "create-stream", stall: { afterEvents: 1 } });
     const run = startRun({
       client: clientFor(emulator),
       model: "o3",
@@ -77,13 +95,38 @@ describe("stream faults", () => {
     const result = await run.result();
     expect(result.outcome).toBe("completed");
     expect(recorder.text).toBe(result.text);
+    expect(emulator.countCreates()).toBe(1);
+  });
+
+  it("a resume whose server never answers is abandoned and tried again", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create-stream", drop: { afterEvents: 5 } });
+    emulator.faults.add({ on: "retrieve-stream", stall: { afterEvents: 0 } });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: { ...FAST, firstEventTimeoutMs: 150 },
+    });
+    const recorder = new Recorder(run);
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(recorder.text).toBe(result.text);
+    expect(emulator.requests.filter((r) => r.kind === "retrieve-stream").length).toBe(2);
   });
 
   it("a resume rate-limited with retry-after-ms waits and tries again", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", drop: { afterEvents: 5 } });
     emulator.faults.add({ on: "retrieve-stream", status: { code: 429, retryAfterMs: 120 } });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+    });
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
@@ -96,7 +139,13 @@ describe("stream faults", () => {
   it("falls back to polling when the replay window has passed, and still delivers all the text", async () => {
     const clock = createManualClock(Date.now());
     emulator = await emulatorFor({ clock, tokenDelayMs: 5 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+    });
     const recorder = new Recorder(run);
     await until(run, () => recorder.deltas.length >= 3);
     run.disconnect();
@@ -125,7 +174,6 @@ describe("stream faults", () => {
     expect(recorder.segments).toContain("poll-fallback");
     expect(emulator.countCreates()).toBe(1);
   });
-
 });
 
 describe("poll faults", () => {
@@ -146,7 +194,12 @@ describe("poll faults", () => {
   it("a dropped poll (socket reset) is retried", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "retrieve", reset: {} });
-    const result = await startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST }).result();
+    const result = await startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      options: FAST,
+    }).result();
     expect(result.outcome).toBe("completed");
   });
 
@@ -161,7 +214,12 @@ describe("poll faults", () => {
   it("gives up with retries-exhausted when the server keeps failing", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "retrieve", status: { code: 500 }, times: Number.POSITIVE_INFINITY });
-    const result = await startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST }).result();
+    const result = await startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      options: FAST,
+    }).result();
     expect(result.outcome).toBe("gave-up");
     expect(result.reason).toBe("retries-exhausted");
     expect(result.failure?.status).toBe(500);
@@ -170,7 +228,12 @@ describe("poll faults", () => {
   it("an unknown or expired response gives up with not-found", async () => {
     const clock = createManualClock(Date.now());
     emulator = await emulatorFor({ clock, queuedMs: 1_000 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: { ...FAST, pollIntervalMs: 50 } });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      options: { ...FAST, pollIntervalMs: 50 },
+    });
     await until(run, inState("polling"));
     clock.advance(11 * 60_000);
     const result = await run.result();
@@ -184,7 +247,12 @@ describe("create faults: never a second create", () => {
   it("retries a create rejected with 429 (nothing was created)", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create", status: { code: 429, retryAfterMs: 20 } });
-    const result = await startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST }).result();
+    const result = await startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      options: FAST,
+    }).result();
     expect(result.outcome).toBe("completed");
     expect(emulator.countCreates()).toBe(2);
   });
@@ -202,7 +270,13 @@ describe("create faults: never a second create", () => {
   it("does not retry a create whose connection broke", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", reset: { afterHandling: true } });
-    const result = await startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST }).result();
+    const result = await startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+    }).result();
     expect(result.reason).toBe("create-unknown");
     expect(emulator.countCreates()).toBe(1);
   });
@@ -245,7 +319,10 @@ describe("watchdogs", () => {
   for (const stream of [false, true]) {
     it(`stuck in queued (${stream ? "stream" : "poll"}): cancels by default`, async () => {
       emulator = await emulatorFor();
-      emulator.faults.add({ on: stream ? "create-stream" : "create", script: { stuckQueued: true } });
+      emulator.faults.add({
+        on: stream ? "create-stream" : "create",
+        script: { stuckQueued: true },
+      });
       const result = await startRun({
         client: clientFor(emulator),
         model: "o3",

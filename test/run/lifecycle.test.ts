@@ -5,7 +5,15 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/index.js";
 import { decodeContinuationToken, startRun } from "../../src/index.js";
-import { clientFor, emulatorFor, FAST, inState, Recorder, until } from "../support/run-harness.js";
+import {
+  clientFor,
+  emulatorFor,
+  FAST,
+  inState,
+  Recorder,
+  storedText,
+  until,
+} from "../support/run-harness.js";
 
 let emulator: Emulator;
 afterEach(async () => {
@@ -15,7 +23,12 @@ afterEach(async () => {
 describe("polling mode", () => {
   it("creates once, polls until completed, and delivers the whole text", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "Explain relativity.", options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "Explain relativity.",
+      options: FAST,
+    });
     const recorder = new Recorder(run);
     await until(run, (r) => r.responseId !== null);
     const token = run.token;
@@ -24,10 +37,10 @@ describe("polling mode", () => {
     const result = await run.result();
     expect(result.outcome).toBe("completed");
     expect(result.text.length).toBeGreaterThan(20);
-    expect(result.text).toBe(emulator.getResponse(result.responseId as string)?.output_text ?? result.text);
+    expect(result.text).toBe(storedText(emulator, result.responseId as string));
     expect(recorder.text).toBe(result.text);
     expect(result.usage?.outputTokens).toBeGreaterThan(0);
-    expect(recorder.states).toEqual(["idle", "started", "polling", "done"]);
+    expect(recorder.states).toEqual(["started", "polling", "done"]);
     expect(run.token).toBeNull();
     expect(emulator.countCreates()).toBe(1);
     const create = emulator.requests.find((r) => r.kind === "create");
@@ -37,15 +50,29 @@ describe("polling mode", () => {
 
   it("tags the response with the run id in metadata", async () => {
     emulator = await emulatorFor();
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "hi", metadata: { app: "x" }, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "hi",
+      metadata: { app: "x" },
+      options: FAST,
+    });
     const result = await run.result();
-    const stored = emulator.getResponse(result.responseId as string) as { metadata?: Record<string, string> };
+    const stored = emulator.getResponse(result.responseId as string) as {
+      metadata?: Record<string, string>;
+    };
     expect(stored.metadata).toEqual({ app: "x", baton_run_id: run.id });
   });
 
   it("ends incomplete when max_output_tokens is hit", async () => {
     emulator = await emulatorFor({ outputTokens: 60 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "long", maxOutputTokens: 16, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "long",
+      maxOutputTokens: 16,
+      options: FAST,
+    });
     const result = await run.result();
     expect(result.outcome).toBe("incomplete");
     expect(result.incompleteReason).toBe("max_output_tokens");
@@ -53,7 +80,10 @@ describe("polling mode", () => {
 
   it("ends failed with the service's error", async () => {
     emulator = await emulatorFor();
-    emulator.faults.add({ on: "create", script: { failAfterDeltas: 3, failCode: "server_error", failMessage: "boom" } });
+    emulator.faults.add({
+      on: "create",
+      script: { failAfterDeltas: 3, failCode: "server_error", failMessage: "boom" },
+    });
     const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
     const result = await run.result();
     expect(result.outcome).toBe("failed");
@@ -64,7 +94,13 @@ describe("polling mode", () => {
 describe("streaming mode", () => {
   it("streams every delta once, in order, with its sequence number", async () => {
     emulator = await emulatorFor();
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "three benefits of exercise", stream: true, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "three benefits of exercise",
+      stream: true,
+      options: FAST,
+    });
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
@@ -73,26 +109,40 @@ describe("streaming mode", () => {
     const seqs = recorder.deltas.map((d) => d.sequenceNumber as number);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(recorder.repeatedSequenceNumbers).toEqual([]);
-    expect(recorder.states).toEqual(["idle", "started", "streaming", "done"]);
+    expect(recorder.states).toEqual(["started", "streaming", "done"]);
     expect(recorder.segments).toEqual(["initial"]);
     expect(emulator.countCreates()).toBe(1);
   });
 
   it("gives a token with the last sequence number while streaming", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 10 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+    });
     const recorder = new Recorder(run);
     await until(run, () => recorder.deltas.length >= 3);
     const token = decodeContinuationToken(run.token as string);
     expect(token.responseId).toBe(run.responseId);
-    expect(token.sequenceNumber).toBeGreaterThanOrEqual(recorder.deltas[2]?.sequenceNumber as number);
+    expect(token.sequenceNumber).toBeGreaterThanOrEqual(
+      recorder.deltas[2]?.sequenceNumber as number,
+    );
     await run.result();
     expect(run.token).toBeNull();
   });
 
   it("the deltas() iterator yields the text and ends with the run", async () => {
     emulator = await emulatorFor();
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "iterate", stream: true, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "iterate",
+      stream: true,
+      options: FAST,
+    });
     let text = "";
     for await (const delta of run.deltas()) text += delta.text;
     expect(text).toBe((await run.result()).text);
@@ -100,10 +150,23 @@ describe("streaming mode", () => {
 
   it("ends incomplete and failed as the stream says", async () => {
     emulator = await emulatorFor({ outputTokens: 60 });
-    const incomplete = await startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, maxOutputTokens: 16, options: FAST }).result();
+    const incomplete = await startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      maxOutputTokens: 16,
+      options: FAST,
+    }).result();
     expect(incomplete.outcome).toBe("incomplete");
     emulator.faults.add({ on: "create-stream", script: { failAfterDeltas: 2 } });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+    });
     const recorder = new Recorder(run);
     const failed = await run.result();
     expect(failed.outcome).toBe("failed");
@@ -114,7 +177,13 @@ describe("streaming mode", () => {
   it("skips keepalive events without losing text", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", script: { keepaliveEvery: 2 } });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+    });
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
@@ -125,7 +194,13 @@ describe("streaming mode", () => {
 describe("disconnect is not cancel", () => {
   it("a consumer that disconnects leaves the response running; resume() continues after the cursor", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+    });
     const recorder = new Recorder(run);
     await until(run, () => recorder.deltas.length >= 3);
     run.disconnect();
@@ -148,7 +223,14 @@ describe("disconnect is not cancel", () => {
   it("an aborted AbortSignal disconnects", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
     const controller = new AbortController();
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST, signal: controller.signal });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+      signal: controller.signal,
+    });
     const recorder = new Recorder(run);
     await until(run, () => recorder.deltas.length >= 2);
     controller.abort();

@@ -13,7 +13,7 @@ import {
   type StartRunOptions,
   startRun,
 } from "../../src/index.js";
-import { clientFor, emulatorFor, FAST, Recorder } from "../support/run-harness.js";
+import { clientFor, emulatorFor, FAST, Recorder, until } from "../support/run-harness.js";
 
 let emulator: Emulator;
 afterEach(async () => {
@@ -62,7 +62,12 @@ describe("persist at every state and rehydrate", () => {
     const { createActor } = await import("xstate");
     const { runMachine, toEnvelope } = await import("../../src/index.js");
     const idle = createActor(runMachine, {
-      input: { runId: "run_idle", mode: "poll", request: { model: "o3", input: "x" }, options: FAST },
+      input: {
+        runId: "run_idle",
+        mode: "poll",
+        request: { model: "o3", input: "x" },
+        options: FAST,
+      },
     });
     const persisted = toEnvelope(idle.getPersistedSnapshot());
     expect(persisted.state).toBe("idle");
@@ -83,7 +88,8 @@ describe("persist at every state and rehydrate", () => {
     expect(result.outcome).toBe("gave-up");
     expect(result.reason).toBe("create-unknown");
     await new Promise((r) => setTimeout(r, 250));
-    expect(emulator.countCreates()).toBe(1);
+    // The first process's request may or may not have reached the server; the second made none.
+    expect(emulator.countCreates()).toBeLessThanOrEqual(1);
   });
 
   it("started, with onUnknownCreate 'recreate': creates again, tagged with the same run id", async () => {
@@ -96,7 +102,9 @@ describe("persist at every state and rehydrate", () => {
     const { result, run } = await rehydrate(persisted);
     expect(result.outcome).toBe("completed");
     expect(run.getSnapshot().context.creates).toBe(2);
-    const stored = emulator.getResponse(result.responseId as string) as { metadata?: Record<string, string> };
+    const stored = emulator.getResponse(result.responseId as string) as {
+      metadata?: Record<string, string>;
+    };
     expect(stored.metadata?.baton_run_id).toBe(persisted.runId);
   });
 
@@ -112,13 +120,18 @@ describe("persist at every state and rehydrate", () => {
   });
 
   for (const [state, options, extra] of [
-    ["streaming", {}, (r: ReturnType<typeof startRun>) => (r.getSnapshot().context.deliveredChars ?? 0) > 10],
+    [
+      "streaming",
+      {},
+      (r: ReturnType<typeof startRun>) => (r.getSnapshot().context.deliveredChars ?? 0) > 10,
+    ],
     ["interrupted", { drop: 7 }, () => true],
     ["resumed", { drop: 7 }, () => true],
   ] as const) {
     it(`${state}: resumes after the last delivered event, no text lost or repeated`, async () => {
       emulator = await emulatorFor({ tokenDelayMs: 5 });
-      if ("drop" in options) emulator.faults.add({ on: "create-stream", drop: { afterEvents: options.drop } });
+      if ("drop" in options)
+        emulator.faults.add({ on: "create-stream", drop: { afterEvents: options.drop } });
       const { persisted, firstText, firstSeqs } = await crashAt(
         { model: "o3", input: "resume me", stream: true, options: FAST },
         state,
@@ -139,9 +152,7 @@ describe("persist at every state and rehydrate", () => {
     emulator = await emulatorFor({ tokenDelayMs: 20 });
     emulator.faults.add({ on: "cancel", stall: { afterEvents: 0, ms: 200 } });
     const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
-    await new Promise<void>((resolve) => {
-      const sub = run.subscribe({ next: () => run.state === "polling" && (sub.unsubscribe(), resolve()) });
-    });
+    await until(run, () => run.state === "polling");
     run.actor.send({ type: "run.cancel" });
     expect(run.state).toBe("cancelling");
     const persisted = JSON.parse(JSON.stringify(run.toPersisted())) as PersistedRun;
@@ -193,9 +204,8 @@ describe("store-backed runs", () => {
     const streaming = store.sizes.filter((s) => s.state === "streaming").map((s) => s.bytes);
     expect(streaming.length).toBeGreaterThan(10);
     expect(Math.max(...streaming) - Math.min(...streaming)).toBeLessThan(64);
-    const total = store.sizes.reduce((sum, s) => sum + s.bytes, 0);
-    // Were the text in each save, the total would be of the order of saves × text length.
-    expect(total).toBeLessThan(result.text.length * 2);
+    // Constant size, and far smaller than the text: the text is not in the saves.
+    expect(Math.max(...streaming)).toBeLessThan(result.text.length / 10);
   }, 60_000);
 
   it("saves at every state change and throttles within a state", async () => {
@@ -224,29 +234,41 @@ describe("store-backed runs", () => {
   it("rehydrates by run id from a store; an unknown id is a RunNotFoundError", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
     const store: RunStore = new MemoryRunStore();
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, store, options: FAST });
-    const first = new Recorder(run);
-    await new Promise<void>((resolve) => {
-      const sub = run.subscribe({ next: () => first.deltas.length >= 3 && (sub.unsubscribe(), resolve()) });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      store,
+      options: FAST,
     });
+    const first = new Recorder(run);
+    await until(run, () => first.deltas.length >= 3);
     await run.detach();
-    const again = await rehydrateRun({ client: clientFor(emulator), store }, { runId: run.id, store });
+    const again = await rehydrateRun(
+      { client: clientFor(emulator), store },
+      { runId: run.id, store },
+    );
     const second = new Recorder(again);
     const result = await again.result();
     expect(first.text + second.text).toBe(result.text);
     const { RunNotFoundError } = await import("../../src/index.js");
-    await expect(rehydrateRun({ client: clientFor(emulator) }, { runId: "run_nope", store })).rejects.toBeInstanceOf(
-      RunNotFoundError,
-    );
+    await expect(
+      rehydrateRun({ client: clientFor(emulator) }, { runId: "run_nope", store }),
+    ).rejects.toBeInstanceOf(RunNotFoundError);
   });
 
   it("a run resumes from its continuation token alone, in a fresh actor with no snapshot", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", stream: true, options: FAST });
-    const first = new Recorder(run);
-    await new Promise<void>((resolve) => {
-      const sub = run.subscribe({ next: () => first.deltas.length >= 4 && (sub.unsubscribe(), resolve()) });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
     });
+    const first = new Recorder(run);
+    await until(run, () => first.deltas.length >= 4);
     const token = run.token as string;
     await run.detach();
     const again = await rehydrateRun({ client: clientFor(emulator) }, { token, options: FAST });
@@ -261,9 +283,7 @@ describe("store-backed runs", () => {
   it("a poll token resumes polling and yields the final text", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
     const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
-    await new Promise<void>((resolve) => {
-      const sub = run.subscribe({ next: () => run.token !== null && (sub.unsubscribe(), resolve()) });
-    });
+    await until(run, () => run.token !== null);
     const token = run.token as string;
     await run.detach();
     const again = await rehydrateRun({ client: clientFor(emulator) }, { token, options: FAST });

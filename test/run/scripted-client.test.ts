@@ -116,27 +116,38 @@ describe("classifyClientError", () => {
     });
     expect(classifyClientError(make(429, "slow", { "retry-after": "2" })).retryAfterMs).toBe(2000);
     expect(classifyClientError(make(503, "busy")).kind).toBe("server");
-    expect(classifyClientError(make(404, "Response with id 'x' not found.")).kind).toBe("not-found");
-    expect(
-      classifyClientError(make(400, "This response can no longer be streamed because it is more than 5 minutes old"))
-        .kind,
-    ).toBe("replay-expired");
-    expect(classifyClientError(make(400, "Response cannot be streamed, it was not created with background=true.")).kind).toBe(
-      "not-streamable",
+    expect(classifyClientError(make(404, "Response with id 'x' not found.")).kind).toBe(
+      "not-found",
     );
-    expect(classifyClientError(make(400, "Cannot cancel a completed response.")).kind).toBe("already-finished");
+    expect(
+      classifyClientError(
+        make(400, "This response can no longer be streamed because it is more than 5 minutes old"),
+      ).kind,
+    ).toBe("replay-expired");
+    expect(
+      classifyClientError(
+        make(400, "Response cannot be streamed, it was not created with background=true."),
+      ).kind,
+    ).toBe("not-streamable");
+    expect(classifyClientError(make(400, "Cannot cancel a completed response.")).kind).toBe(
+      "already-finished",
+    );
     expect(classifyClientError(make(401, "bad key")).kind).toBe("unauthorized");
     expect(classifyClientError(make(400, "invalid")).kind).toBe("rejected");
   });
 
   it("maps a dropped stream, a refused connection and a garbage body", () => {
-    const terminated = Object.assign(new TypeError("terminated"), { cause: { code: "UND_ERR_SOCKET" } });
+    const terminated = Object.assign(new TypeError("terminated"), {
+      cause: { code: "UND_ERR_SOCKET" },
+    });
     expect(classifyClientError(terminated).kind).toBe("connection");
-    const refused = Object.assign(new Error("Connection error."), { cause: { cause: { code: "ECONNREFUSED" } } });
+    const refused = Object.assign(new Error("Connection error."), {
+      cause: { cause: { code: "ECONNREFUSED" } },
+    });
     expect(classifyClientError(refused).kind).toBe("unreachable");
-    expect(classifyClientError(new TypeError("Cannot use 'in' operator to search for 'x' in oops")).kind).toBe(
-      "protocol",
-    );
+    expect(
+      classifyClientError(new TypeError("Cannot use 'in' operator to search for 'x' in oops")).kind,
+    ).toBe("protocol");
   });
 });
 

@@ -34,7 +34,12 @@ it("keeps the API key out of snapshots, tokens, stores and inspection events", a
     stream: true,
     store,
     options: FAST,
-    inspect: (event) => inspected.push({ type: event.type, event: "event" in event ? event.event : undefined, snapshot: event.type === "@xstate.snapshot" ? event.snapshot : undefined }),
+    inspect: (event) =>
+      inspected.push({
+        type: event.type,
+        event: "event" in event ? event.event : undefined,
+        snapshot: event.type === "@xstate.snapshot" ? event.snapshot : undefined,
+      }),
   });
   const tokens: string[] = [];
   run.subscribe({ next: () => run.token && tokens.push(run.token) });
@@ -46,14 +51,20 @@ it("keeps the API key out of snapshots, tokens, stores and inspection events", a
   expect(dump(await store.list())).not.toContain(SECRET_KEY);
   expect(dump(await store.load(run.id))).not.toContain(SECRET_KEY);
   expect(tokens.length).toBeGreaterThan(0);
-  for (const token of tokens) expect(Buffer.from(token.slice(4), "base64url").toString()).not.toContain(SECRET_KEY);
+  for (const token of tokens)
+    expect(Buffer.from(token.slice(4), "base64url").toString()).not.toContain(SECRET_KEY);
 });
 
 it("a wrong key is refused without retrying and reported without the key", async () => {
   emulator = await emulatorFor({ apiKey: SECRET_KEY });
   const OpenAI = (await import("openai")).default;
   const wrongKey = "sk-wrong-KEY-fedcba9876543210";
-  const run = startRun({ client: new OpenAI({ baseURL: emulator.url, apiKey: wrongKey }), model: "o3", input: "x", options: FAST });
+  const run = startRun({
+    client: new OpenAI({ baseURL: emulator.url, apiKey: wrongKey }),
+    model: "o3",
+    input: "x",
+    options: FAST,
+  });
   const result = await run.result();
   expect(result.outcome).toBe("gave-up");
   expect(result.failure?.kind).toBe("unauthorized");

@@ -1,8 +1,8 @@
 import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createActor } from "xstate";
 import { describe, expect, it } from "vitest";
+import { createActor } from "xstate";
 import {
   FileRunStore,
   InvalidSnapshotError,
@@ -36,7 +36,11 @@ describe("envelope", () => {
     ["not an object", "hello", "corrupt"],
     ["another format", { format: "langgraph.checkpoint" }, "foreign"],
     ["a newer envelope", { ...sampleRun("run_b"), formatVersion: 2 }, "unsupported-version"],
-    ["a newer machine", { ...sampleRun("run_c"), machineVersion: RUN_MACHINE_VERSION + 1 }, "unsupported-version"],
+    [
+      "a newer machine",
+      { ...sampleRun("run_c"), machineVersion: RUN_MACHINE_VERSION + 1 },
+      "unsupported-version",
+    ],
     ["no machine version", { ...sampleRun("run_d"), machineVersion: undefined }, "corrupt"],
     ["no snapshot", { ...sampleRun("run_e"), snapshot: null }, "corrupt"],
     [

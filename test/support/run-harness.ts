@@ -24,6 +24,13 @@ export const FAST = {
   retry: { maxAttempts: 5, baseDelayMs: 5, maxDelayMs: 20, jitter: 0 },
 } as const;
 
+/** The final text of a response as the emulator stores it (what the SDK calls output_text). */
+export function storedText(emulator: Emulator, responseId: string): string {
+  const response = emulator.getResponse(responseId);
+  if (!response) throw new Error(`no response ${responseId} in the emulator`);
+  return response.output.flatMap((item) => item.content.map((part) => part.text)).join("");
+}
+
 /** Records what a consumer receives from a run, and the states it goes through. */
 export class Recorder {
   readonly deltas: RunDelta[] = [];
@@ -66,7 +73,11 @@ export class Recorder {
 }
 
 /** Resolves when `predicate` holds for the run's snapshot. */
-export function until(run: Run, predicate: (run: Run) => boolean, timeoutMs = 5_000): Promise<void> {
+export function until(
+  run: Run,
+  predicate: (run: Run) => boolean,
+  timeoutMs = 5_000,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     if (predicate(run)) return resolve();
     const timer = setTimeout(() => {
