@@ -139,6 +139,9 @@ export const runMachine = setup({
     isCancelRequested: ({ context }) => context.cancelRequested !== null,
     isQueued: ({ context }) => context.status === "queued",
     isTerminal: (_, params: { status: ResponseStatus }) => isTerminalStatus(params.status),
+    isFinalWithUsage: (_, params: { response: ResponseState }) =>
+      isTerminalStatus(params.response.status) && params.response.usage !== null,
+    hasProvisionalResult: ({ context }) => context.result !== null,
     /** Still queued past the queued deadline, and configured to `action` on it. */
     isStuckQueued: ({ context }, params: { status: ResponseStatus; action: "cancel" | "fail" }) =>
       params.status === "queued" &&
@@ -309,6 +312,9 @@ export const runMachine = setup({
         result: resultOf(context, params.response, context.cancelRequested),
       });
     }),
+    keepProvisionalResult: assign(({ context }, params: { response: ResponseState }) => ({
+      result: resultOf(context, params.response, context.cancelRequested),
+    })),
     /** A cancel before anything was created: nothing to tell the server. */
     finishCancelledLocally: assign(({ context }) => ({
       result: {
@@ -860,11 +866,24 @@ export const runMachine = setup({
             onDone: [
               {
                 guard: {
-                  type: "isTerminal",
-                  params: ({ event }) => ({ status: event.output.status }),
+                  type: "isFinalWithUsage",
+                  params: ({ event }) => ({ response: event.output }),
                 },
                 target: "#run.done",
                 actions: { type: "finish", params: ({ event }) => ({ response: event.output }) },
+              },
+              {
+                // Cancelled, but the reply has no usage (as the spec's example): read it back
+                // once for the final usage, keeping this reply should that read fail.
+                guard: {
+                  type: "isTerminal",
+                  params: ({ event }) => ({ status: event.output.status }),
+                },
+                target: "confirming",
+                actions: {
+                  type: "keepProvisionalResult",
+                  params: ({ event }) => ({ response: event.output }),
+                },
               },
               { target: "confirming" },
             ],
@@ -940,6 +959,7 @@ export const runMachine = setup({
               { target: "backoff", actions: { type: "schedulePoll", params: {} } },
             ],
             onError: [
+              { guard: "hasProvisionalResult", target: "#run.done" },
               {
                 guard: {
                   type: "canRetry",

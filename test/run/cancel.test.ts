@@ -148,4 +148,22 @@ describe("cancel", () => {
     expect(result.outcome).toBe("cancelled");
     expect(emulator.requests.filter((r) => r.kind === "cancel").length).toBe(2);
   });
+
+  it("reads the final usage back after a cancel whose reply has none, keeping the reply if that fails", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 20 });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      options: FAST,
+    });
+    const recorder = new Recorder(run);
+    await until(run, () => recorder.deltas.length >= 1);
+    emulator.faults.add({ on: "retrieve", status: { code: 500, shouldRetry: false } });
+    const result = await run.cancel();
+    expect(result.outcome).toBe("cancelled");
+    const kinds = emulator.requests.map((r) => r.kind);
+    expect(kinds.slice(kinds.indexOf("cancel"))).toEqual(["cancel", "retrieve"]);
+  });
 });
