@@ -1,7 +1,17 @@
 /** `POST /v1/responses/{id}/cancel` in every state, and what live streams see on cancel. */
 import { BadRequestError, NotFoundError } from "openai";
 import { describe, expect, it } from "vitest";
-import { emulator, events, MODEL, sdk, types, until } from "./helpers.js";
+import {
+  type AnyEvent,
+  createdId,
+  emulator,
+  events,
+  MODEL,
+  outputText,
+  sdk,
+  types,
+  until,
+} from "./helpers.js";
 
 describe("cancel", () => {
   it("a queued response becomes cancelled and never starts", async () => {
@@ -34,15 +44,16 @@ describe("cancel", () => {
     const em = await emulator({ tokenDelayMs: 5, outputTokens: 200 });
     const client = sdk(em);
     const created = await client.responses.create({ model: MODEL, input: "x", background: true });
-    await until(() => (em.getResponse(created.id)?.output[0]?.content[0]?.text.length ?? 0) > 0);
+    await until(() => outputText(em.getResponse(created.id) ?? { output: [] }).length > 0);
     const cancelled = await client.responses.cancel(created.id);
     expect(cancelled.status).toBe("cancelled");
-    const text = cancelled.output[0]?.content[0];
-    expect(text?.type === "output_text" ? text.text.length : 0).toBeGreaterThan(0);
+    const partial = outputText(cancelled as Parameters<typeof outputText>[0]);
+    expect(partial.length).toBeGreaterThan(0);
     await new Promise((resolve) => setTimeout(resolve, 30));
     const later = await client.responses.retrieve(created.id);
     expect(later.status).toBe("cancelled");
-    expect(later.output_text).toBe(text?.type === "output_text" ? text.text : "");
+    expect(later.output_text).toBe(partial);
+    expect(later.usage).toBeNull();
   });
 
   it("twice is idempotent: 200 with the same object", async () => {
@@ -124,26 +135,24 @@ describe("live streams on cancel", () => {
       background: true,
       stream: true,
     });
-    const seen: Array<{ type: string; sequence_number: number; response?: { status: string } }> =
-      [];
+    const seen: AnyEvent[] = [];
     let cancelled = false;
     for await (const event of stream) {
-      seen.push(event as (typeof seen)[number]);
+      seen.push(event as unknown as AnyEvent);
       const deltas = seen.filter((e) => e.type === "response.output_text.delta").length;
       if (deltas === 3 && !cancelled) {
         cancelled = true;
-        await client.responses.cancel((seen[0]?.response as unknown as { id: string }).id);
+        await client.responses.cancel(createdId(seen));
       }
     }
-    const id = (seen[0]?.response as unknown as { id: string }).id;
-    return { em, client, seen, id };
+    return { em, client, seen, id: createdId(seen) };
   }
 
   it("failed-event: the stream ends with response.failed whose status is cancelled", async () => {
     const { client, seen, id } = await cancelMidStream("failed-event");
     const last = seen.at(-1);
     expect(last?.type).toBe("response.failed");
-    expect(last?.response?.status).toBe("cancelled");
+    expect(last?.response).toMatchObject({ status: "cancelled" });
     expect(types(seen)).not.toContain("response.cancelled");
     expect(types(seen)).not.toContain("response.completed");
     // The terminal event is in the log: a replay ends the same way.

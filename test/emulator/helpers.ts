@@ -118,3 +118,11 @@ export function types(list: readonly { type: string }[]): string[] {
 
 /** The model used throughout the tests. */
 export const MODEL = "gpt-4o-mini";
+
+/** The response id carried by the `response.created` event of a list of events. */
+export function createdId(list: readonly AnyEvent[]): string {
+  const created = list.find((event) => event.type === "response.created");
+  const id = (created?.response as { id?: unknown } | undefined)?.id;
+  if (typeof id !== "string") throw new Error("no response.created event with an id");
+  return id;
+}

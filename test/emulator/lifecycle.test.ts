@@ -443,7 +443,7 @@ describe("request validation", () => {
       store: false,
     });
     expect(response.status).toBe("queued");
-    expect(response.store).toBe(false);
+    expect((response as unknown as { store: boolean }).store).toBe(false);
   });
 
   it("an unknown previous_response_id is previous_response_not_found", async () => {

@@ -5,7 +5,7 @@
 import { BadRequestError, NotFoundError } from "openai";
 import { describe, expect, it } from "vitest";
 import { createManualClock } from "../../src/emulator/index.js";
-import { emulator, events, MODEL, raw, sdk, types, until } from "./helpers.js";
+import { createdId, emulator, events, MODEL, raw, sdk, types, until } from "./helpers.js";
 
 async function streamedResponse(em: Awaited<ReturnType<typeof emulator>>) {
   const client = sdk(em);
@@ -17,7 +17,7 @@ async function streamedResponse(em: Awaited<ReturnType<typeof emulator>>) {
       stream: true,
     }),
   );
-  const id = (original[0]?.response as { id: string }).id;
+  const id = createdId(original);
   return { client, original, id };
 }
 
