@@ -150,6 +150,7 @@ export const runMachine = setup({
       Date.now() >= context.queuedDeadlineAt,
     stuckQueuedCancels: ({ context }) => context.options.onStuckQueued === "cancel",
     stuckQueuedFails: ({ context }) => context.options.onStuckQueued === "fail",
+    cancelsOnDeadline: ({ context }) => context.options.onDeadline === "cancel",
     deadlineCancels: ({ context }) =>
       context.options.onDeadline === "cancel" && context.responseId !== null,
     canRetry: ({ context }, params: { failure: ClientFailure }) =>
@@ -383,6 +384,15 @@ export const runMachine = setup({
     started: {
       on: {
         "run.cancel": { actions: { type: "requestCancel", params: { cause: "consumer" } } },
+        // The deadline passed while the create is in flight: cancel once the id is known,
+        // rather than leave a response running that nobody follows.
+        "xstate.done.actor.deadline": [
+          {
+            guard: "cancelsOnDeadline",
+            actions: { type: "requestCancel", params: { cause: "deadline" } },
+          },
+          { target: "done", actions: { type: "giveUp", params: { reason: "deadline" } } },
+        ],
         "run.restored": [
           {
             guard: "recreatesOnRestore",
@@ -542,6 +552,11 @@ export const runMachine = setup({
         backoff: {
           on: {
             "run.cancel": { target: "#run.done", actions: "finishCancelledLocally" },
+            // Nothing was created: there is nothing to cancel.
+            "xstate.done.actor.deadline": {
+              target: "#run.done",
+              actions: { type: "giveUp", params: { reason: "deadline" } },
+            },
           },
           invoke: {
             id: "createBackoff",

@@ -96,6 +96,9 @@ export class Checkpointer {
     try {
       while (this.#dirty) {
         this.#dirty = false;
+        // A stopped actor's snapshot restores as a dead actor (statelyai/xstate#4583): the
+        // last save before the stop is the one to keep.
+        if (this.#actor.getSnapshot().status === "stopped") return;
         // Read the snapshot at write time: the newest one, even if several were queued.
         const envelope = toEnvelope(this.#actor.getPersistedSnapshot());
         try {

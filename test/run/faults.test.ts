@@ -361,6 +361,21 @@ describe("watchdogs", () => {
     expect(result.cancelledBy).toBe("deadline");
   });
 
+  it("a deadline that passes while the create is in flight cancels the response once created", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 20 });
+    emulator.faults.add({ on: "create", stall: { afterEvents: 0, ms: 250 } });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      options: { ...FAST, deadlineMs: 100 },
+    });
+    const result = await run.result();
+    expect(result.outcome).toBe("cancelled");
+    expect(result.cancelledBy).toBe("deadline");
+    expect(emulator.getResponse(result.responseId as string)?.status).toBe("cancelled");
+  });
+
   it("the overall deadline with onDeadline 'fail' gives up without cancelling", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 50, outputTokens: 100 });
     const run = startRun({
