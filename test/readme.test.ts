@@ -1,6 +1,6 @@
 /**
- * Every TypeScript snippet of the README's "Using baton" section runs as it is, against the
- * emulator, with `baton` resolved to this checkout's sources.
+ * Every TypeScript snippet of the README runs as it is, against the emulator, with `baton`
+ * resolved to this checkout's sources.
  */
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -13,10 +13,7 @@ const run = promisify(execFile);
 
 async function snippets(): Promise<string[]> {
   const readme = await readFile(join(root, "README.md"), "utf8");
-  const start = readme.indexOf("## Using baton");
-  const end = readme.indexOf("\n## ", start + 1);
-  const section = readme.slice(start, end === -1 ? undefined : end);
-  return [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+  return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] as string);
 }
 
 function localImports(code: string): string {
