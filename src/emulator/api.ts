@@ -75,9 +75,13 @@ export class ResponsesApi {
 
   /**
    * `POST /v1/responses`. `scripts` are the generation scripts that apply, weakest first
-   * (fault queue, header); `metadata.emulator_script` is merged in between.
+   * (fault queue, header); `metadata.emulator_script` is merged in between. Returns the reply
+   * and the id of the new response.
    */
-  create(body: unknown, scripts: readonly (GenerationScript | undefined)[]): Reply {
+  create(
+    body: unknown,
+    scripts: readonly (GenerationScript | undefined)[],
+  ): { reply: Reply; responseId: string } {
     const request = this.#parseCreate(body);
     const metadataScript = request.metadata.emulator_script;
     const [queued, header] = scripts;
@@ -118,9 +122,12 @@ export class ResponsesApi {
       // A foreground response with store:false can never be retrieved: free it at once.
       onFinished: forgetWhenDone ? (done) => this.store.remove(done) : undefined,
     });
-    if (request.stream) return { type: "sse", record, start: 0, stripObfuscation: false };
-    if (request.background) return { type: "json", status: 200, body: snapshot(record) };
-    return { type: "await", record };
+    const reply: Reply = request.stream
+      ? { type: "sse", record, start: 0, stripObfuscation: false }
+      : request.background
+        ? { type: "json", status: 200, body: snapshot(record) }
+        : { type: "await", record };
+    return { reply, responseId: record.id };
   }
 
   /** `GET /v1/responses/{id}`, JSON or (with `stream=true`) replay-then-follow SSE. */

@@ -233,7 +233,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     } else if (endpoint !== null) {
       kind = endpoint;
     }
-    requests.push({
+    const recorded: RecordedRequest = {
       kind,
       method,
       path: url.pathname,
@@ -241,7 +241,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       ...(responseId === undefined ? {} : { responseId }),
       headers: recordableHeaders(req.headers),
       at: clock.now(),
-    });
+    };
+    requests.push(recorded);
 
     try {
       if (apiKey !== undefined && headerValue(req, "authorization") !== `Bearer ${apiKey}`) {
@@ -264,7 +265,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
               ...headerRule?.script,
               ...(scriptHeader === undefined ? {} : parseScript(scriptHeader, "x-emulator-script")),
             };
-            return api.create(body, [faults.takeScript(kind), headerScript]);
+            const created = api.create(body, [faults.takeScript(kind), headerScript]);
+            // Creates learn their response id once carried out: tests can then see which
+            // faulted create still produced a response (the duplicate-create hazard).
+            recorded.responseId = created.responseId;
+            return created.reply;
           }
           case "retrieve":
           case "retrieve-stream":

@@ -127,7 +127,8 @@ export class SseWriter implements LogListener {
     this.#flush();
     // Nothing to send yet (or stalled before the first frame): make the headers go out now so
     // the client's request resolves, as the real server does.
-    if (!this.#finished && this.#written === 0 && !this.res.headersSent) this.res.flushHeaders();
+    // (`headersSent` is already true after writeHead, though nothing went out: hence our count.)
+    if (!this.#finished && this.#written === 0 && !this.#stalled) this.res.flushHeaders();
   }
 
   onAppend(): void {
@@ -187,7 +188,7 @@ export class SseWriter implements LogListener {
 
   #beginStall(): void {
     this.#stalled = true;
-    if (!this.res.headersSent) this.res.flushHeaders();
+    if (this.#written === 0) this.res.flushHeaders();
     if (this.options.stallMs === undefined) return; // until the client goes away
     this.#stallTimer = setTimeout(() => {
       this.#stalled = false;

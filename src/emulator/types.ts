@@ -19,6 +19,7 @@ export interface RecordedRequest {
   method: string;
   path: string;
   query: Record<string, string>;
+  /** The response the request is about; for a create, the response it created (if it did). */
   responseId?: string;
   headers: Record<string, string>;
   /** `clock.now()` when the request arrived. */
