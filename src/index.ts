@@ -3,6 +3,8 @@
  * nothing is paid for twice.
  */
 
+// The agent-framework-style facade, and the run machine's state diagram.
+export * from "./agent/index.js";
 export {
   type ContinuationToken,
   decodeContinuationToken,
@@ -22,6 +24,7 @@ export {
   runMachine,
 } from "./machines/run-machine.js";
 export * from "./machines/run-types.js";
+export { machineMermaid, runMachineMermaid } from "./machines/state-diagram.js";
 export {
   Checkpointer,
   type CheckpointOptions,
