@@ -12,6 +12,7 @@
  *   transitions between the same two states share one arrow, their labels joined by ` / `.
  * - Targetless transitions (actions only, the state does not change) are left out.
  * - Transitions of the machine's root (the overall deadline) start from `any state`.
+ * - Self-transitions are `%%` comments (Mermaid draws them badly), listed under the diagram.
  */
 import type { AnyStateMachine, AnyStateNode } from "xstate";
 import { runMachine } from "./run-machine.js";
@@ -112,38 +113,41 @@ function enteredNote(to: AnyStateNode, entered: AnyStateNode): string {
   return ` to ${entered.path.slice(to.path.length).join(".")}`;
 }
 
-/**
- * The Mermaid `stateDiagram-v2` of a machine (by default the run machine).
- *
- * @example
- * ```ts
- * console.log(runMachineMermaid()); // stateDiagram-v2 ...
- * ```
- */
-export function machineMermaid(machine: AnyStateMachine): string {
+interface Arrow {
+  from: string;
+  to: string;
+  labels: string[];
+}
+
+/** The arrows of a machine, grouped by the composite they are drawn in. */
+function arrowsOf(machine: AnyStateMachine) {
   const root = machine.root;
-  // Group the arrows by scope, then by (from, to), in machine order.
-  const byScope = new Map<
-    AnyStateNode,
-    Map<string, { from: string; to: string; labels: string[] }>
-  >();
-  let rootHasEdges = false;
+  const byScope = new Map<AnyStateNode, Map<string, Arrow>>();
+  const selfLoops = new Map<string, Arrow>();
   for (const edge of edgesOf(machine)) {
     const placed = placeEdge(edge, root);
-    if (placed.from === "any_state") rootHasEdges = true;
     const to = idOf(placed.to);
     const label = `${edge.label}${enteredNote(placed.to, placed.entered)}`;
-    let arrows = byScope.get(placed.scope);
+    const key = `${placed.from}\u0000${to}`;
+    let arrows = placed.from === to ? selfLoops : byScope.get(placed.scope);
     if (!arrows) {
       arrows = new Map();
       byScope.set(placed.scope, arrows);
     }
-    const key = `${placed.from}\u0000${to}`;
     const arrow = arrows.get(key) ?? { from: placed.from, to, labels: [] };
     if (!arrow.labels.includes(label)) arrow.labels.push(label);
     arrows.set(key, arrow);
   }
+  return { byScope, selfLoops: [...selfLoops.values()] };
+}
 
+/**
+ * The Mermaid `stateDiagram-v2` of a machine. Self-transitions (re-entering a state) are
+ * written as `%%` comments: Mermaid renders them badly or not at all, on composites above all.
+ */
+export function machineMermaid(machine: AnyStateMachine): string {
+  const root = machine.root;
+  const { byScope, selfLoops } = arrowsOf(machine);
   const lines: string[] = ["stateDiagram-v2"];
   const emit = (node: AnyStateNode, indent: string) => {
     const children = Object.values(node.states) as AnyStateNode[];
@@ -164,12 +168,57 @@ export function machineMermaid(machine: AnyStateMachine): string {
       if (child.type === "final") lines.push(`${indent}${idOf(child)} --> [*]`);
     }
   };
-  if (rootHasEdges) lines.push(`  state "any state" as any_state`);
+  if ([...(byScope.get(root)?.values() ?? [])].some((arrow) => arrow.from === "any_state")) {
+    lines.push(`  state "any state" as any_state`);
+  }
   emit(root, "  ");
+  for (const loop of selfLoops) {
+    lines.push(`  %% self-transition: ${loop.from} --> ${loop.to}: ${loop.labels.join(" / ")}`);
+  }
   return `${lines.join("\n")}\n`;
 }
 
-/** The run machine's Mermaid `stateDiagram-v2` (what `npm run diagram` writes into README.md). */
+/** The run machine's Mermaid `stateDiagram-v2`. */
 export function runMachineMermaid(): string {
   return machineMermaid(runMachine);
+}
+
+/**
+ * What `npm run diagram` writes between the README's markers: the diagram in a `mermaid` code
+ * block, then the self-transitions it does not draw.
+ */
+export function runMachineDiagramSection(): string {
+  const { selfLoops } = arrowsOf(runMachine);
+  const notDrawn = selfLoops
+    .map((loop) => `\`${loop.from}\` (${loop.labels.map((l) => `\`${l}\``).join(", ")})`)
+    .join("; ");
+  return [
+    "```mermaid",
+    runMachineMermaid().trimEnd(),
+    "```",
+    "",
+    "Generated from `runMachine` by `npm run diagram`. Nested states are drawn inside their parent;",
+    "an arrow into a composite enters its initial state unless its label says `to <state>`.",
+    ...(notDrawn ? [`Self-transitions (not drawn): ${notDrawn}.`] : []),
+    "",
+  ].join("\n");
+}
+
+export const DIAGRAM_START = "<!-- state-diagram:start -->";
+export const DIAGRAM_END = "<!-- state-diagram:end -->";
+
+/** What a README holds between the diagram markers (null when it has no markers). */
+export function readDiagramRegion(readme: string): string | null {
+  const start = readme.indexOf(DIAGRAM_START);
+  const end = readme.indexOf(DIAGRAM_END, start + DIAGRAM_START.length);
+  if (start === -1 || end === -1) return null;
+  return readme.slice(start + DIAGRAM_START.length, end).replace(/^\r?\n/, "");
+}
+
+/** The README with `section` between its markers (null when it has no markers). */
+export function writeDiagramRegion(readme: string, section: string): string | null {
+  const start = readme.indexOf(DIAGRAM_START);
+  const end = readme.indexOf(DIAGRAM_END, start + DIAGRAM_START.length);
+  if (start === -1 || end === -1) return null;
+  return `${readme.slice(0, start + DIAGRAM_START.length)}\n${section}${readme.slice(end)}`;
 }
