@@ -61,7 +61,7 @@ describe("non-streaming polling with a continuation token", () => {
   });
 
   it("a poll of an in-progress response returns the text so far", async () => {
-    const emu = await emulator({ tokenDelayMs: 20, outputTokens: 40, queuedMs: 0 });
+    const emu = await emulator({ tokenDelayMs: 20, outputTokens: 60, queuedMs: 0 });
     const agent = agentOn(emu);
     const started = await agent.run("Say something long.", { background: true });
     await sleep(250);
