@@ -148,7 +148,8 @@ export class ResponsesApi {
       );
     }
     const createdAtMs = Math.floor(record.createdAtMs / 1000) * 1000;
-    if (this.settings.clock.now() - createdAtMs > this.settings.replayWindowMs) {
+    const windowOver = this.settings.clock.now() - createdAtMs > this.settings.replayWindowMs;
+    if (windowOver || record.log.released) {
       const minutes = Math.round(this.settings.replayWindowMs / 60_000);
       throw invalidRequest(
         `This response can no longer be streamed because it is more than ${minutes} minutes old`,

@@ -80,7 +80,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     rejectBackgroundWithoutStore: options.rejectBackgroundWithoutStore ?? true,
     obfuscation: options.obfuscation ?? true,
   };
-  const store = new ResponseStore(clock, options.retentionMs ?? 600_000);
+  const store = new ResponseStore(clock, options.retentionMs ?? 600_000, settings.replayWindowMs);
   const api = new ResponsesApi(settings, store);
   const faults = new FaultRules();
   for (const rule of options.faults ?? []) faults.add(rule);
@@ -300,7 +300,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const host = options.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
+    // A deep accept backlog: thousands of clients connecting at once must not see dropped SYNs
+    // (and the one-second retransmit that follows). The kernel caps it at somaxconn.
+    server.listen({ port: options.port ?? 0, host, backlog: 4096 }, () => {
       server.off("error", reject);
       resolve();
     });

@@ -36,6 +36,19 @@ export class EventLog {
   closed = false;
   readonly #listeners = new Set<LogListener>();
 
+  /** Frames were dropped to save memory (see `release`); the log can no longer be replayed. */
+  released = false;
+
+  /**
+   * Drops the frames of a finished log nobody follows. Called once the replay window is over:
+   * from then on the frames can never be sent again, and they are most of an emulator's memory.
+   */
+  release(): void {
+    if (!this.closed || this.#listeners.size > 0) return;
+    this.frames.length = 0;
+    this.released = true;
+  }
+
   /** The sequence number the next appended frame gets. */
   get nextSequence(): number {
     return this.frames.length;

@@ -101,6 +101,8 @@ export class ResponseStore {
   constructor(
     private readonly clock: Clock,
     private readonly retentionMs: number,
+    /** After this long (from creation) event logs are released; see `EventLog.release`. */
+    private readonly replayWindowMs: number = Number.POSITIVE_INFINITY,
   ) {}
 
   add(record: ResponseRecord): void {
@@ -136,10 +138,15 @@ export class ResponseStore {
     record.log.close();
   }
 
-  /** Removes every expired record; run now and then so memory does not grow forever. */
+  /**
+   * Removes every expired record and releases the event logs whose replay window is over; run
+   * now and then so that memory does not grow forever.
+   */
   sweep(): void {
+    const now = this.clock.now();
     for (const record of this.#records.values()) {
       if (this.#expired(record)) this.remove(record);
+      else if (now - record.createdAtMs > this.replayWindowMs) record.log.release();
     }
   }
 
