@@ -15,7 +15,8 @@ import {
 
 describe("cancel", () => {
   it("a queued response becomes cancelled and never starts", async () => {
-    const em = await emulator({ queuedMs: 50 });
+    // Long enough that the cancel surely lands while queued, even on a loaded machine.
+    const em = await emulator({ queuedMs: 300 });
     const client = sdk(em);
     const created = await client.responses.create({ model: MODEL, input: "x", background: true });
     const cancelled = await client.responses.cancel(created.id);
@@ -23,8 +24,9 @@ describe("cancel", () => {
     expect(cancelled.completed_at).toBeNull();
     expect(cancelled.usage).toBeNull();
     expect(cancelled.output).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await new Promise((resolve) => setTimeout(resolve, 350));
     expect((await client.responses.retrieve(created.id)).status).toBe("cancelled");
+    expect(em.getResponse(created.id)?.output).toEqual([]);
     expect(em.requests.at(-2)).toMatchObject({ kind: "cancel", responseId: created.id });
   });
 

@@ -133,6 +133,39 @@ describe("replay of a running response", () => {
   });
 });
 
+describe("the SDK's responses.stream() helper", () => {
+  it("resumes by id (full replay, filtered locally) and accumulates the final response", async () => {
+    const em = await emulator({ tokenDelayMs: 2 });
+    const { client, original, id } = await streamedResponse(em);
+    const emitted: number[] = [];
+    const stream = client.responses.stream({ response_id: id, starting_after: 6 });
+    stream.on("event", (event) => emitted.push(event.sequence_number));
+    const final = await stream.finalResponse();
+    expect(final.status).toBe("completed");
+    expect(final.output_text).toBe(
+      original
+        .filter((e) => e.type === "response.output_text.delta")
+        .map((e) => e.delta)
+        .join(""),
+    );
+    expect(emitted).toEqual(original.slice(7).map((e) => e.sequence_number));
+    // The helper never forwards starting_after: it asks for the whole log.
+    expect(em.requests.at(-1)?.query).toEqual({ stream: "true" });
+  });
+
+  it("tolerates keepalive events (openai 6.49)", async () => {
+    const em = await emulator();
+    const final = await sdk(em)
+      .responses.stream(
+        { model: MODEL, input: "k", background: true },
+        { headers: { "x-emulator-script": JSON.stringify({ keepaliveEvery: 2 }) } },
+      )
+      .finalResponse();
+    expect(final.status).toBe("completed");
+    expect(final.usage?.output_tokens).toBe(8);
+  });
+});
+
 describe("replay preconditions", () => {
   it("a foreground response cannot be streamed (param stream)", async () => {
     const em = await emulator();
