@@ -9,8 +9,16 @@ export function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(chunks.length === 0 ? "" : Buffer.concat(chunks).toString("utf8")));
+    let ended = false;
+    req.on("end", () => {
+      ended = true;
+      resolve(chunks.length === 0 ? "" : Buffer.concat(chunks).toString("utf8"));
+    });
     req.on("error", reject);
+    // A client that goes away mid-body never sends "end": settle instead of leaking the handler.
+    req.on("close", () => {
+      if (!ended) reject(new Error("request aborted before its body was complete"));
+    });
   });
 }
 
