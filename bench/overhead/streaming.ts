@@ -1,0 +1,149 @@
+/**
+ * Streaming through baton vs the raw SDK: the same emulator stream (token delay 0, a long
+ * answer), read by `startRun({ stream: true })` + `run.deltas()` or by a hand-written
+ * `responses.create({ background: true, stream: true })` + `for await` loop.
+ */
+import type OpenAI from "openai";
+import {
+  type CheckpointOptions,
+  encodeContinuationToken,
+  type RunStore,
+  rehydrateRun,
+  startRun,
+} from "../../src/index.js";
+import { check, now } from "./stats.js";
+
+export const MODEL = "o3";
+
+/** One pass over one stream. */
+export interface StreamPass {
+  responseId: string;
+  ms: number;
+  deltas: number;
+  text: string;
+  /** Process CPU (user + system) spent during the pass, ms. */
+  cpuMs: number;
+}
+
+/** The seed's pattern, hand-written: create with `stream: true`, iterate, keep the text. */
+export async function rawStream(client: OpenAI, input: string): Promise<StreamPass> {
+  const cpu = process.cpuUsage();
+  const start = now();
+  const stream = await client.responses.create({
+    model: MODEL,
+    input,
+    background: true,
+    stream: true,
+  });
+  let text = "";
+  let deltas = 0;
+  let status = "";
+  let responseId = "";
+  for await (const event of stream) {
+    if (event.type === "response.output_text.delta") {
+      text += event.delta;
+      deltas++;
+    } else if (event.type === "response.created") {
+      responseId = event.response.id;
+    } else if (event.type === "response.completed") {
+      status = event.response.status ?? "";
+    }
+  }
+  const ms = now() - start;
+  const used = process.cpuUsage(cpu);
+  check(status === "completed", `the raw stream ended without response.completed (${status})`);
+  return { responseId, ms, deltas, text, cpuMs: (used.user + used.system) / 1000 };
+}
+
+/** Raw replay of a finished response: `retrieve(id, { stream: true, starting_after: 0 })`. */
+export async function rawReplay(client: OpenAI, responseId: string): Promise<StreamPass> {
+  const cpu = process.cpuUsage();
+  const start = now();
+  const stream = await client.responses.retrieve(responseId, {
+    stream: true,
+    starting_after: 0,
+  });
+  let text = "";
+  let deltas = 0;
+  let status = "";
+  for await (const event of stream) {
+    if (event.type === "response.output_text.delta") {
+      text += event.delta;
+      deltas++;
+    } else if (event.type === "response.completed") {
+      status = event.response.status ?? "";
+    }
+  }
+  const ms = now() - start;
+  const used = process.cpuUsage(cpu);
+  check(status === "completed", `the raw replay ended without response.completed (${status})`);
+  return { responseId, ms, deltas, text, cpuMs: (used.user + used.system) / 1000 };
+}
+
+/** The same replay through baton: `rehydrateRun` from a token whose cursor is event 0. */
+export async function batonReplay(client: OpenAI, responseId: string): Promise<StreamPass> {
+  const cpu = process.cpuUsage();
+  const start = now();
+  const token = encodeContinuationToken({ responseId, sequenceNumber: 0 });
+  const run = await rehydrateRun({ client }, { token });
+  let text = "";
+  let deltas = 0;
+  for await (const delta of run.deltas()) {
+    text += delta.text;
+    deltas++;
+  }
+  const result = await run.result();
+  const ms = now() - start;
+  const used = process.cpuUsage(cpu);
+  check(result.outcome === "completed", `a baton replay ended '${result.outcome}'`);
+  check(result.text === text, "baton's replayed deltas do not add up to its result's text");
+  return { responseId, ms, deltas, text, cpuMs: (used.user + used.system) / 1000 };
+}
+
+/** A store that counts its saves (the checkpointer's count is private to the run). */
+export class CountingStore implements RunStore {
+  saves = 0;
+  constructor(readonly inner: RunStore) {}
+  save(run: Parameters<RunStore["save"]>[0]): Promise<void> {
+    this.saves++;
+    return this.inner.save(run);
+  }
+  load(runId: string) {
+    return this.inner.load(runId);
+  }
+  list() {
+    return this.inner.list();
+  }
+  delete(runId: string) {
+    return this.inner.delete(runId);
+  }
+}
+
+/** The same stream through a baton run, consuming `run.deltas()`. */
+export async function batonStream(
+  client: OpenAI,
+  input: string,
+  host: { store?: RunStore; checkpoint?: Partial<CheckpointOptions> } = {},
+): Promise<StreamPass> {
+  const cpu = process.cpuUsage();
+  const start = now();
+  const run = startRun({ client, model: MODEL, input, stream: true, ...host });
+  let text = "";
+  let deltas = 0;
+  for await (const delta of run.deltas()) {
+    text += delta.text;
+    deltas++;
+  }
+  const result = await run.result();
+  const ms = now() - start;
+  const used = process.cpuUsage(cpu);
+  check(result.outcome === "completed", `a baton run ended '${result.outcome}'`);
+  check(result.text === text, "baton's deltas do not add up to its result's text");
+  return {
+    responseId: result.responseId ?? "",
+    ms,
+    deltas,
+    text,
+    cpuMs: (used.user + used.system) / 1000,
+  };
+}
