@@ -169,7 +169,8 @@ export class SseWriter implements LogListener {
       const chunk = this.#chunk(this.#cursor, end);
       this.#written += end - this.#cursor;
       this.#cursor = end;
-      if (dropAfter !== undefined && this.#written >= dropAfter) {
+      const complete = this.log.closed && this.#cursor >= frames.length;
+      if (dropAfter !== undefined && this.#written >= dropAfter && !complete) {
         // Destroy only once the last allowed frame has reached the socket, so the client
         // really sees N frames and then a dead connection (not a truncated frame).
         this.#finished = true;
