@@ -18,7 +18,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type EmulatorOptions, startEmulator } from "../src/emulator/index.js";
@@ -276,6 +276,7 @@ async function throughput(
 }
 
 async function bench(): Promise<void> {
+  const loadAverageAtStart = Math.round((loadavg()[0] ?? 0) * 100) / 100;
   const { values } = parseArgs({
     options: {
       streams: { type: "string", default: "2000" },
@@ -317,6 +318,8 @@ async function bench(): Promise<void> {
     node: process.version,
     cpus: cpus().length,
     memoryMb: Math.round(totalmem() / 2 ** 20),
+    // Other work on the machine skews the figures; the 1-minute load average says how much.
+    loadAverageAtStart,
     concurrency: held,
     throughput: rate,
     requirements: {
