@@ -97,6 +97,7 @@ export class Run {
   readonly actor: Actor<RunMachine>;
   readonly #checkpointer: Checkpointer | undefined;
   readonly #listeners = new Set<(delta: RunDelta) => void>();
+  readonly #batchListeners = new Set<(deltas: readonly RunDelta[]) => void>();
   readonly #pending: { delta: RunDelta; end: number }[] = [];
   #emittedChars: number;
   readonly #durable: boolean;
@@ -166,6 +167,21 @@ export class Run {
       return { unsubscribe: () => this.#listeners.delete(listener) };
     }
     return this.actor.on(type, handler as never);
+  }
+
+  /**
+   * Listens to deltas a batch at a time: with `delivery: "after-save"`, every delta one save
+   * covers. Print a batch with one write: a process killed between two writes of the same
+   * batch would have a saved cursor ahead of what it printed.
+   *
+   * @example
+   * ```ts
+   * run.onDeltaBatch((deltas) => process.stdout.write(deltas.map((d) => d.text).join("")));
+   * ```
+   */
+  onDeltaBatch(handler: (deltas: readonly RunDelta[]) => void): Subscription {
+    this.#batchListeners.add(handler);
+    return { unsubscribe: () => this.#batchListeners.delete(handler) };
   }
 
   /**
@@ -267,21 +283,23 @@ export class Run {
     };
     this.#emittedChars += event.text.length;
     if (this.#durable) this.#pending.push({ delta, end: this.#emittedChars });
-    else this.#dispatch(delta);
+    else this.#dispatch([delta]);
   }
 
-  /** Hands consumers every held delta a save now covers. */
+  /** Hands consumers every held delta a save now covers, as one batch. */
   #release(savedChars: number | null): void {
-    while (this.#pending.length > 0) {
-      const head = this.#pending[0] as { delta: RunDelta; end: number };
-      if (savedChars !== null && head.end > savedChars) return;
-      this.#pending.shift();
-      this.#dispatch(head.delta);
+    let count = 0;
+    while (count < this.#pending.length) {
+      const held = this.#pending[count] as { delta: RunDelta; end: number };
+      if (savedChars !== null && held.end > savedChars) break;
+      count++;
     }
+    if (count > 0) this.#dispatch(this.#pending.splice(0, count).map((held) => held.delta));
   }
 
-  #dispatch(delta: RunDelta): void {
-    for (const listener of this.#listeners) listener(delta);
+  #dispatch(deltas: readonly RunDelta[]): void {
+    for (const listener of this.#batchListeners) listener(deltas);
+    for (const delta of deltas) for (const listener of this.#listeners) listener(delta);
   }
 }
 

@@ -124,6 +124,24 @@ function resultOf(
   };
 }
 
+/**
+ * Where a failed create goes: retried only after a failure that proves nothing was created;
+ * otherwise the run ends, `create-unknown` when the server may have created a response.
+ */
+const createFailed = [
+  {
+    guard: { type: "canRetryCreate", params: failureParams },
+    target: "backoff",
+    actions: { type: "scheduleRetry", params: failureParams },
+  },
+  {
+    guard: { type: "mayHaveCreated", params: failureParams },
+    target: "#run.done",
+    actions: { type: "giveUp", params: giveUpParams("create-unknown") },
+  },
+  { target: "#run.done", actions: { type: "giveUp", params: giveUpParams("create-failed") } },
+] as const;
+
 export const runMachine = setup({
   types: {
     context: {} as RunContext,
@@ -164,6 +182,7 @@ export const runMachine = setup({
     mayHaveCreated: (_, params: { failure: ClientFailure }) =>
       !provesNothingCreated(params.failure),
     isNotFound: (_, params: { failure: ClientFailure }) => params.failure.kind === "not-found",
+    isTransientFailure: (_, params: { failure: ClientFailure }) => isTransient(params.failure),
     cannotStream: (_, params: { failure: ClientFailure }) =>
       params.failure.kind === "replay-expired" || params.failure.kind === "not-streamable",
     isAlreadyFinished: (_, params: { failure: ClientFailure }) =>
@@ -438,44 +457,7 @@ export const runMachine = setup({
                 },
               },
             ],
-            onError: [
-              {
-                guard: {
-                  type: "canRetryCreate",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
-                target: "backoff",
-                actions: {
-                  type: "scheduleRetry",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
-              },
-              {
-                // The server may have created a response: creating again could bill twice.
-                guard: {
-                  type: "mayHaveCreated",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
-                target: "#run.done",
-                actions: {
-                  type: "giveUp",
-                  params: ({ event }) => ({
-                    reason: "create-unknown",
-                    failure: failureOf(event.error),
-                  }),
-                },
-              },
-              {
-                target: "#run.done",
-                actions: {
-                  type: "giveUp",
-                  params: ({ event }) => ({
-                    reason: "create-failed",
-                    failure: failureOf(event.error),
-                  }),
-                },
-              },
-            ],
+            onError: createFailed,
           },
         },
         creatingStream: {
@@ -508,44 +490,7 @@ export const runMachine = setup({
                 ],
               },
             ],
-            onError: [
-              {
-                guard: {
-                  type: "canRetryCreate",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
-                target: "backoff",
-                actions: {
-                  type: "scheduleRetry",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
-              },
-              {
-                // The server may have created a response: creating again could bill twice.
-                guard: {
-                  type: "mayHaveCreated",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
-                target: "#run.done",
-                actions: {
-                  type: "giveUp",
-                  params: ({ event }) => ({
-                    reason: "create-unknown",
-                    failure: failureOf(event.error),
-                  }),
-                },
-              },
-              {
-                target: "#run.done",
-                actions: {
-                  type: "giveUp",
-                  params: ({ event }) => ({
-                    reason: "create-failed",
-                    failure: failureOf(event.error),
-                  }),
-                },
-              },
-            ],
+            onError: createFailed,
           },
         },
         /** Waiting to create again: only after a failure that proves nothing was created. */
@@ -647,26 +592,14 @@ export const runMachine = setup({
             ],
             onError: [
               {
-                guard: {
-                  type: "isNotFound",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
+                guard: { type: "isNotFound", params: failureParams },
                 target: "#run.done",
-                actions: {
-                  type: "giveUp",
-                  params: ({ event }) => ({ reason: "not-found", failure: failureOf(event.error) }),
-                },
+                actions: { type: "giveUp", params: giveUpParams("not-found") },
               },
               {
-                guard: {
-                  type: "canRetry",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
+                guard: { type: "canRetry", params: failureParams },
                 target: "waiting",
-                actions: {
-                  type: "scheduleRetry",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
+                actions: { type: "scheduleRetry", params: failureParams },
               },
               {
                 target: "#run.done",
@@ -818,10 +751,7 @@ export const runMachine = setup({
         },
         onError: [
           {
-            guard: {
-              type: "cannotStream",
-              params: ({ event }) => ({ failure: failureOf(event.error) }),
-            },
+            guard: { type: "cannotStream", params: failureParams },
             target: "polling",
             actions: [
               "pollNow",
@@ -829,30 +759,24 @@ export const runMachine = setup({
             ],
           },
           {
-            guard: {
-              type: "isNotFound",
-              params: ({ event }) => ({ failure: failureOf(event.error) }),
-            },
+            guard: { type: "isNotFound", params: failureParams },
             target: "done",
-            actions: {
-              type: "giveUp",
-              params: ({ event }) => ({ reason: "not-found", failure: failureOf(event.error) }),
-            },
+            actions: { type: "giveUp", params: giveUpParams("not-found") },
           },
           {
-            guard: ({ event }) => isTransient(failureOf(event.error)),
+            guard: { type: "isTransientFailure", params: failureParams },
             target: "interrupted",
             actions: {
               type: "markInterrupted",
-              params: ({ event }) => ({ reason: "resume-failed", failure: failureOf(event.error) }),
+              params: ({ event }) => ({
+                reason: "resume-failed" as const,
+                ...failureParams({ event }),
+              }),
             },
           },
           {
             target: "done",
-            actions: {
-              type: "giveUp",
-              params: ({ event }) => ({ reason: "rejected", failure: failureOf(event.error) }),
-            },
+            actions: { type: "giveUp", params: giveUpParams("rejected") },
           },
         ],
       },
@@ -904,43 +828,22 @@ export const runMachine = setup({
             ],
             onError: [
               {
-                guard: {
-                  type: "isAlreadyFinished",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
+                guard: { type: "isAlreadyFinished", params: failureParams },
                 target: "confirming",
               },
               {
-                guard: {
-                  type: "isNotFound",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
+                guard: { type: "isNotFound", params: failureParams },
                 target: "#run.done",
-                actions: {
-                  type: "giveUp",
-                  params: ({ event }) => ({ reason: "not-found", failure: failureOf(event.error) }),
-                },
+                actions: { type: "giveUp", params: giveUpParams("not-found") },
               },
               {
-                guard: {
-                  type: "canRetry",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
+                guard: { type: "canRetry", params: failureParams },
                 target: "backoff",
-                actions: {
-                  type: "scheduleRetry",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
+                actions: { type: "scheduleRetry", params: failureParams },
               },
               {
                 target: "#run.done",
-                actions: {
-                  type: "giveUp",
-                  params: ({ event }) => ({
-                    reason: "cancel-failed",
-                    failure: failureOf(event.error),
-                  }),
-                },
+                actions: { type: "giveUp", params: giveUpParams("cancel-failed") },
               },
             ],
           },
@@ -976,25 +879,13 @@ export const runMachine = setup({
             onError: [
               { guard: "hasProvisionalResult", target: "#run.done" },
               {
-                guard: {
-                  type: "canRetry",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
+                guard: { type: "canRetry", params: failureParams },
                 target: "backoff",
-                actions: {
-                  type: "scheduleRetry",
-                  params: ({ event }) => ({ failure: failureOf(event.error) }),
-                },
+                actions: { type: "scheduleRetry", params: failureParams },
               },
               {
                 target: "#run.done",
-                actions: {
-                  type: "giveUp",
-                  params: ({ event }) => ({
-                    reason: "cancel-failed",
-                    failure: failureOf(event.error),
-                  }),
-                },
+                actions: { type: "giveUp", params: giveUpParams("cancel-failed") },
               },
             ],
           },
@@ -1004,6 +895,19 @@ export const runMachine = setup({
     done: { type: "final" },
   },
 });
+
+/** Params of a guard or action on a promise actor's rejection: the failure it carries. */
+function failureParams({ event }: { event: { error: unknown } }) {
+  return { failure: failureOf(event.error) };
+}
+
+/** Params of `giveUp` on a promise actor's rejection. */
+function giveUpParams(reason: GiveUpReason) {
+  return ({ event }: { event: { error: unknown } }) => ({
+    reason,
+    failure: failureOf(event.error),
+  });
+}
 
 /** A promise actor's rejection, as the `ClientFailure` the run actors throw. */
 function failureOf(error: unknown): ClientFailure {

@@ -2,14 +2,15 @@
  * Persistence as a plug-in around the run actor: subscribes to its snapshots and saves them
  * through one serial write queue (the pattern of xstate's mongodb-persisted-state example).
  *
- * - A change of state is saved at once: the response id the moment it is known, every
- *   interruption, the result.
+ * - A change of top-level state, of the service's status or of the response id is saved at
+ *   once: the response id the moment it is known, every interruption, the result.
  * - Within a state (a stream delivering deltas) saves are throttled to every `everyEvents`
  *   snapshots or `everyMs` milliseconds, whichever comes first.
  * - Writes never overlap; while one is in flight, later snapshots collapse into one next write.
  * - A save holds the cursor, never the text, so its size does not grow with the answer.
  */
 import type { AnyActorRef, Subscription } from "xstate";
+import type { RunContext } from "../machines/run-types.js";
 import type { RunStore } from "../services/stores/run-store.js";
 import { type PersistedRun, toEnvelope } from "./envelope.js";
 
@@ -69,8 +70,14 @@ export class Checkpointer {
     this.#onSnapshot(this.#actor.getSnapshot());
   }
 
-  #onSnapshot(snapshot: { value: unknown; status: string }): void {
-    const key = `${snapshot.status}:${JSON.stringify(snapshot.value)}`;
+  #onSnapshot(snapshot: { value: unknown; status: string; context: RunContext }): void {
+    // What forces a save: a new top-level state, a new service status, the response id. A
+    // poll's own waiting ⇄ fetching cycle does not (it would be one save per poll per run).
+    const top =
+      typeof snapshot.value === "string"
+        ? snapshot.value
+        : Object.keys(snapshot.value as object)[0];
+    const key = `${snapshot.status}:${top}:${snapshot.context.status}:${snapshot.context.responseId}`;
     if (key !== this.#lastStateKey) {
       this.#lastStateKey = key;
       this.#saveNow();

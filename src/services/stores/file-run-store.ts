@@ -4,9 +4,17 @@
  * Writes are atomic and crash-safe: the new content goes to a temporary file in the same
  * folder, is flushed to disk, then renamed over the old file. A crash mid-write leaves either
  * the old save or the new one, never half of one.
+ *
+ * Saves are synchronous on purpose. With `delivery: "after-save"` a consumer prints text only
+ * once the save covering it is written. With asynchronous I/O the rename completes on a worker
+ * thread while the print waits for a busy event loop, and a process killed in between resumes
+ * with a cursor ahead of what it printed. Done synchronously, the text is printed in the same
+ * turn of the loop as the rename. A save is one small file (the cursor, never the text) and is
+ * throttled while streaming; a service holding thousands of runs wants a database store.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidSnapshotError } from "../../errors.js";
 import { type PersistedRun, readEnvelope } from "../../persistence/envelope.js";
@@ -33,19 +41,19 @@ export class FileRunStore implements RunStore {
 
   async save(run: PersistedRun): Promise<void> {
     const path = this.#path(run.runId);
-    await mkdir(this.directory, { recursive: true });
+    mkdirSync(this.directory, { recursive: true });
     const temporary = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-    const file = await open(temporary, "w");
+    const fd = openSync(temporary, "w");
     try {
-      await file.writeFile(JSON.stringify(run));
-      await file.sync();
+      writeSync(fd, JSON.stringify(run));
+      fsyncSync(fd);
     } finally {
-      await file.close();
+      closeSync(fd);
     }
     try {
-      await rename(temporary, path);
+      renameSync(temporary, path);
     } catch (err) {
-      await unlink(temporary).catch(() => {});
+      rmSync(temporary, { force: true });
       throw err;
     }
   }
