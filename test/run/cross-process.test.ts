@@ -55,11 +55,7 @@ it("survives SIGKILL of the process that started the run", async () => {
   const rest = new Recorder(run);
   const result = await run.result();
   expect(result.outcome).toBe("completed");
-  const a = printed.map((p) => p.text).join("");
-  if (a + rest.text !== result.text) {
-    console.log("DEBUG printed", printed.length, a.length, "rest", rest.deltas.length, rest.text.length, "final", result.text.length, "saved", JSON.stringify(saved?.snapshot.context.sequenceNumber), saved?.snapshot.context.deliveredChars, "firstrest", rest.deltas[0]?.sequenceNumber, "lastprinted", printed.at(-1)?.seq, "segments", rest.segments);
-  }
-  expect(a + rest.text).toBe(result.text);
+  expect(printed.map((p) => p.text).join("") + rest.text).toBe(result.text);
   const seqs = [...printed.map((p) => p.seq), ...rest.deltas.map((d) => d.sequenceNumber)];
   expect(new Set(seqs).size).toBe(seqs.length);
   expect(emulator.countCreates()).toBe(1);
