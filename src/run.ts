@@ -30,7 +30,7 @@ import {
 } from "./persistence/envelope.js";
 import { restoreRunActor } from "./persistence/restore.js";
 import { openAIResponsesClient } from "./services/openai-responses-client.js";
-import type { CreateRequest, InputMessage, ResponsesClient } from "./services/responses-client.js";
+import type { CreateRequest, ResponsesClient } from "./services/responses-client.js";
 import type { RunStore } from "./services/stores/run-store.js";
 
 /** An `openai` client instance, or any implementation of baton's client port. */
@@ -62,17 +62,9 @@ export interface RunHostOptions {
   onSaveError?: (err: unknown) => void;
 }
 
-/** What to run. */
-export interface StartRunOptions extends RunHostOptions {
+/** What to run: the create request's fields, and how to follow it. */
+export interface StartRunOptions extends RunHostOptions, CreateRequest {
   client: ClientLike;
-  model: string;
-  input: string | ReadonlyArray<InputMessage>;
-  instructions?: string;
-  maxOutputTokens?: number;
-  metadata?: Record<string, string>;
-  previousResponseId?: string;
-  /** Further body fields of the create call (`reasoning`, `tools`, ...). */
-  extra?: Record<string, unknown>;
   /** Stream events (true) or poll (false, the default, as in the SDK). */
   stream?: boolean;
   options?: Partial<RunOptions>;
@@ -316,24 +308,26 @@ export class Run {
  * ```
  */
 export function startRun(options: StartRunOptions): Run {
-  const request: CreateRequest = {
-    model: options.model,
-    input: options.input,
-    ...(options.instructions !== undefined ? { instructions: options.instructions } : {}),
-    ...(options.maxOutputTokens !== undefined ? { maxOutputTokens: options.maxOutputTokens } : {}),
-    ...(options.metadata !== undefined ? { metadata: options.metadata } : {}),
-    ...(options.previousResponseId !== undefined
-      ? { previousResponseId: options.previousResponseId }
-      : {}),
-    ...(options.extra !== undefined ? { extra: options.extra } : {}),
-  };
+  const {
+    client,
+    stream,
+    options: runOptions,
+    runId,
+    store,
+    checkpoint,
+    delivery,
+    inspect,
+    signal,
+    onSaveError,
+    ...request
+  } = options;
   const input: RunInput = {
-    runId: options.runId ?? newRunId(),
-    mode: options.stream ? "stream" : "poll",
+    runId: runId ?? newRunId(),
+    mode: stream ? "stream" : "poll",
     request,
-    ...(options.options ? { options: options.options } : {}),
+    ...(runOptions ? { options: runOptions } : {}),
   };
-  return launch(createRunMachine(toPort(options.client)), input, options);
+  return launch(createRunMachine(toPort(client)), input, options);
 }
 
 function launch(machine: RunMachine, input: RunInput, host: RunHostOptions): Run {
