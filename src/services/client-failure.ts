@@ -40,10 +40,13 @@ export interface ClientFailure {
   requestId?: string;
   /** From `retry-after-ms` or `retry-after`, when the server sent one. */
   retryAfterMs?: number;
+  /** From `x-should-retry`, when the server sent one: its word wins, as in the SDK. */
+  shouldRetry?: boolean;
 }
 
 /** Failure kinds after which the same call may succeed if tried again later. */
 export function isTransient(failure: ClientFailure): boolean {
+  if (failure.shouldRetry !== undefined) return failure.shouldRetry;
   return (
     failure.kind === "rate-limited" ||
     failure.kind === "server" ||
@@ -105,8 +108,12 @@ export function classifyClientError(err: unknown): ClientFailure {
   };
   const bodyMessage = typeof body.message === "string" ? body.message : message;
   const code = typeof body.code === "string" ? body.code : undefined;
+  const shouldRetry = readHeader(e.headers, "x-should-retry");
   const base = {
     message: bodyMessage,
+    ...(shouldRetry === "true" || shouldRetry === "false"
+      ? { shouldRetry: shouldRetry === "true" }
+      : {}),
     ...(status !== undefined ? { status } : {}),
     ...(code !== undefined ? { code } : {}),
     ...(requestId !== undefined ? { requestId } : {}),
@@ -163,17 +170,19 @@ function findCauseCode(err: unknown): string | undefined {
 }
 
 /** Reads `retry-after-ms` (float ms) or `retry-after` (seconds or an HTTP date). */
+function readHeader(headers: unknown, name: string): string | undefined {
+  if (headers && typeof (headers as Headers).get === "function") {
+    return (headers as Headers).get(name) ?? undefined;
+  }
+  if (headers && typeof headers === "object") {
+    const value = (headers as Record<string, unknown>)[name];
+    return typeof value === "string" ? value : undefined;
+  }
+  return undefined;
+}
+
 export function readRetryAfterMs(headers: unknown): number | undefined {
-  const get = (name: string): string | null | undefined => {
-    if (headers && typeof (headers as Headers).get === "function") {
-      return (headers as Headers).get(name);
-    }
-    if (headers && typeof headers === "object") {
-      const value = (headers as Record<string, unknown>)[name];
-      return typeof value === "string" ? value : undefined;
-    }
-    return undefined;
-  };
+  const get = (name: string) => readHeader(headers, name);
   const ms = Number.parseFloat(get("retry-after-ms") ?? "");
   if (Number.isFinite(ms) && ms >= 0) return ms;
   const raw = get("retry-after");

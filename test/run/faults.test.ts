@@ -191,6 +191,21 @@ describe("poll faults", () => {
     expect(emulator.countCreates()).toBe(1);
   });
 
+  it("x-should-retry: false on a 5xx is the server's word: no retry", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "retrieve", status: { code: 503, shouldRetry: false } });
+    const result = await startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      options: FAST,
+    }).result();
+    expect(result.outcome).toBe("gave-up");
+    expect(result.reason).toBe("rejected");
+    expect(result.failure?.shouldRetry).toBe(false);
+    expect(emulator.requests.filter((r) => r.kind === "retrieve").length).toBe(1);
+  });
+
   it("a dropped poll (socket reset) is retried", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "retrieve", reset: {} });
