@@ -26,11 +26,13 @@ export interface ApiSettings {
   streamOnCancel: "failed-event" | "close";
   rejectBackgroundWithoutStore: boolean;
   obfuscation: boolean;
+  /** Sent as `openai-poll-after-ms` on polls of a response still running; none when null. */
+  pollAfterMs: number | null;
 }
 
 /** What to send back; the HTTP layer writes it. */
 export type Reply =
-  | { type: "json"; status: number; body: unknown }
+  | { type: "json"; status: number; body: unknown; headers?: Record<string, string> }
   | { type: "sse"; record: ResponseRecord; start: number; stripObfuscation: boolean }
   /** Foreground JSON create: send the snapshot once the response is terminal. */
   | { type: "await"; record: ResponseRecord };
@@ -133,8 +135,19 @@ export class ResponsesApi {
   /** `GET /v1/responses/{id}`, JSON or (with `stream=true`) replay-then-follow SSE. */
   retrieve(id: string, query: URLSearchParams): Reply {
     const record = this.#find(id);
-    if (query.get("stream") !== "true")
-      return { type: "json", status: 200, body: snapshot(record) };
+    if (query.get("stream") !== "true") {
+      const body = snapshot(record);
+      const running = body.status === "queued" || body.status === "in_progress";
+      const { pollAfterMs } = this.settings;
+      return {
+        type: "json",
+        status: 200,
+        body,
+        ...(running && pollAfterMs !== null
+          ? { headers: { "openai-poll-after-ms": String(pollAfterMs) } }
+          : {}),
+      };
+    }
     if (!record.background) {
       throw invalidRequest(
         "Response cannot be streamed, it was not created with background=true.",

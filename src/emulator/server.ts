@@ -76,6 +76,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     outputTokens: options.outputTokens ?? 40,
     replayWindowMs: options.replayWindowMs ?? 300_000,
     cancelCompleted: options.cancelCompleted ?? "error",
+    pollAfterMs: options.pollAfterMs ?? null,
     streamOnCancel: options.streamOnCancel ?? "failed-event",
     rejectBackgroundWithoutStore: options.rejectBackgroundWithoutStore ?? true,
     obfuscation: options.obfuscation ?? true,
@@ -96,7 +97,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     sse: Omit<SseWriterOptions, "start" | "stripObfuscation"> = {},
   ): void => {
     if (reply.type === "json") {
-      sendJson(res, reply.status, reply.body);
+      sendJson(res, reply.status, reply.body, reply.headers);
       return;
     }
     if (reply.type === "sse") {

@@ -121,6 +121,8 @@ export interface EmulatorOptions {
   rejectBackgroundWithoutStore?: boolean;
   /** Default true: delta events carry `obfuscation` unless the request turns it off. */
   obfuscation?: boolean;
+  /** If set, polls of a running response carry `openai-poll-after-ms` with this value. */
+  pollAfterMs?: number;
   /** If set, requests need `Authorization: Bearer <apiKey>`, else 401. Never logged or echoed. */
   apiKey?: string;
   /** Initial fault rules. */

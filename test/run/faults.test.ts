@@ -206,6 +206,17 @@ describe("poll faults", () => {
     expect(emulator.requests.filter((r) => r.kind === "retrieve").length).toBe(1);
   });
 
+  it("waits as long as the server's openai-poll-after-ms asks", async () => {
+    emulator = await emulatorFor({ pollAfterMs: 120, tokenDelayMs: 10 });
+    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    expect((await run.result()).outcome).toBe("completed");
+    const polls = emulator.requests.filter((r) => r.kind === "retrieve").map((r) => r.at);
+    expect(polls.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < polls.length; i++) {
+      expect((polls[i] as number) - (polls[i - 1] as number)).toBeGreaterThanOrEqual(110);
+    }
+  });
+
   it("a dropped poll (socket reset) is retried", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "retrieve", reset: {} });
