@@ -5,21 +5,27 @@
  */
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import { runCancelCommand } from "./cancel-command.js";
 import { runEmulatorCommand } from "./emulator-command.js";
+import { runResumeCommand } from "./resume-command.js";
+import { runRunCommand } from "./run-command.js";
+import { runRunsCommand } from "./runs-command.js";
+import { runStatusCommand } from "./status-command.js";
+import { BATON_USAGE } from "./usage.js";
 
 /** A command: gets the arguments after its name, resolves with the exit code. */
 type Command = (argv: readonly string[]) => Promise<number>;
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   emulator: runEmulatorCommand,
+  run: runRunCommand,
+  resume: runResumeCommand,
+  status: runStatusCommand,
+  cancel: runCancelCommand,
+  runs: runRunsCommand,
 };
 
-const USAGE = `Usage: baton <command> [options]
-
-Commands:
-  emulator   run a local emulator of the OpenAI Responses API (background mode)
-
-Run 'baton <command> --help' for the options of a command.`;
+const USAGE = BATON_USAGE;
 
 /**
  * Runs the `baton` command line and resolves with the process exit code.

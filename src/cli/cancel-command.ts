@@ -1,0 +1,164 @@
+/**
+ * `baton cancel <token|run-id>`: cancels the response on the server (idempotent: a response
+ * that already finished stays as it is) and prints its final status. A run in the store is
+ * then brought to its end there too, so that `baton runs` shows it finished.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import { rehydrateRun } from "../run.js";
+import { classifyClientError } from "../services/client-failure.js";
+import { openAIResponsesClient } from "../services/openai-responses-client.js";
+import {
+  isTerminalStatus,
+  type ResponseState,
+  type ResponsesClient,
+} from "../services/responses-client.js";
+import type { FileRunStore } from "../services/stores/file-run-store.js";
+import {
+  CliError,
+  type CliIo,
+  CONNECTION_OPTIONS,
+  type Connection,
+  connect,
+  describeError,
+  describeFailure,
+  EXIT,
+  openStore,
+  processIo,
+  resolveTarget,
+  say,
+  settled,
+  usageError,
+} from "./shared.js";
+import { formatReport, storedReport, withResponse } from "./status-command.js";
+import { CANCEL_USAGE } from "./usage.js";
+
+/** How long to wait for a cancel to land (the service may answer before it is final). */
+const CONFIRM_TIMEOUT_MS = 15_000;
+
+/**
+ * Runs `baton cancel`; resolves with the exit code.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await runCancelCommand(["run_0123456789abcdef01234567"]);
+ * ```
+ */
+export async function runCancelCommand(
+  argv: readonly string[],
+  overrides: Partial<CliIo> = {},
+): Promise<number> {
+  const io = processIo(overrides);
+  let connection: Connection | undefined;
+  let store: FileRunStore | undefined;
+  try {
+    let parsed: ReturnType<typeof parse>;
+    try {
+      parsed = parse(argv);
+    } catch (err) {
+      throw usageError(err, "cancel");
+    }
+    const { values, positionals } = parsed;
+    if (values.help) {
+      io.stdout.write(`${CANCEL_USAGE}\n`);
+      return EXIT.ok;
+    }
+    if (positionals.length > 1) {
+      throw usageError(new Error("cancel takes one <token|run-id>"), "cancel");
+    }
+    store = openStore(values, io);
+    const target = await resolveTarget(positionals[0], store, "cancel");
+    const report = storedReport(target);
+    const responseId = report.responseId;
+    if (responseId === null) {
+      throw new CliError(
+        EXIT.failed,
+        `${report.runId} has no response (its create never answered): nothing to cancel`,
+      );
+    }
+    connection = await connect(values, io);
+    const port = openAIResponsesClient(connection.client);
+    let response: ResponseState;
+    try {
+      response = await cancelAndConfirm(port, responseId);
+    } catch (err) {
+      const described = describeFailure(classifyClientError(err), connection.baseURL);
+      say(io, described.message, connection.secrets);
+      return described.code;
+    }
+    // Bring the stored run to its end as well (it sees the cancelled response and saves it).
+    if (target.kind === "stored" && target.persisted.state !== "done") {
+      const run = await rehydrateRun(
+        { client: connection.client, store },
+        { persisted: target.persisted },
+      );
+      run.actor.send({ type: "run.cancel" });
+      const ended = await Promise.race([
+        settled(run).then((status) => status === "done"),
+        sleep(CONFIRM_TIMEOUT_MS, undefined, { ref: false }).then(() => false),
+      ]);
+      if (ended) await run.flush();
+      else await run.detach();
+    }
+    const after =
+      target.kind === "stored" ? await reloaded(store, target.persisted.runId, target) : target;
+    const final = withResponse(storedReport(after), response);
+    io.stdout.write(`${formatReport({ ...final, token: null })}\n`);
+    if (!isTerminalStatus(response.status)) {
+      say(
+        io,
+        `cancel requested, but the response is still ${response.status}; check with: baton status ${report.runId ?? report.token}`,
+      );
+      return EXIT.failed;
+    }
+    if (response.status !== "cancelled") {
+      say(io, `the response had already finished (${response.status}) before the cancel`);
+    }
+    return EXIT.ok;
+  } catch (err) {
+    const described = describeError(err, {
+      ...(connection ? { baseURL: connection.baseURL } : {}),
+      ...(store ? { storeDir: store.directory } : {}),
+    });
+    say(io, described.message, connection?.secrets);
+    return described.code;
+  } finally {
+    await connection?.close();
+  }
+}
+
+async function reloaded(
+  store: FileRunStore,
+  runId: string,
+  fallback: Extract<Parameters<typeof storedReport>[0], { kind: "stored" }>,
+) {
+  const persisted = await store.load(runId).catch(() => undefined);
+  return persisted ? ({ kind: "stored", persisted } as const) : fallback;
+}
+
+/** Cancels (a finished response answers 400 "cannot cancel"), then reads until it is final. */
+async function cancelAndConfirm(port: ResponsesClient, responseId: string): Promise<ResponseState> {
+  const signal = AbortSignal.timeout(60_000);
+  let response: ResponseState | undefined;
+  try {
+    response = await port.cancel(responseId, signal);
+  } catch (err) {
+    if (classifyClientError(err).kind !== "already-finished") throw err;
+  }
+  const deadline = Date.now() + CONFIRM_TIMEOUT_MS;
+  while (response === undefined || !isTerminalStatus(response.status)) {
+    if (response !== undefined && Date.now() > deadline) return response;
+    if (response !== undefined) await sleep(250);
+    response = (await port.retrieve(responseId, signal)).response;
+  }
+  return response;
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    options: { ...CONNECTION_OPTIONS },
+    allowPositionals: true,
+    strict: true,
+  });
+}
