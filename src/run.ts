@@ -17,7 +17,7 @@ import {
   toPromise,
 } from "xstate";
 import { decodeContinuationToken } from "./continuation-token.js";
-import { RunNotFoundError } from "./errors.js";
+import { BatonError, RunNotFoundError } from "./errors.js";
 import { createRunMachine, type RunMachine } from "./machines/run-machine.js";
 import type { RunEmitted, RunInput, RunMode, RunOptions, RunResult } from "./machines/run-types.js";
 import { Checkpointer, type CheckpointOptions } from "./persistence/checkpointer.js";
@@ -94,6 +94,7 @@ export class Run {
   #emittedChars: number;
   readonly #durable: boolean;
   readonly #result: Promise<RunResult>;
+  #rejectDetached: () => void = () => {};
 
   /** @internal use {@link startRun} or {@link rehydrateRun}. */
   constructor(actor: Actor<RunMachine>, host: RunHostOptions) {
@@ -101,7 +102,16 @@ export class Run {
     this.#emittedChars = actor.getSnapshot().context.deliveredChars ?? 0;
     this.#durable = host.delivery === "after-save" && host.store !== undefined;
     actor.on("delta", (event) => this.#onDelta(event));
-    this.#result = toPromise(actor);
+    this.#result = new Promise<RunResult>((resolve, reject) => {
+      toPromise(actor).then(resolve, reject);
+      this.#rejectDetached = () =>
+        reject(
+          new BatonError(
+            "run_detached",
+            "the run was detached from this process: rehydrate it to follow it",
+          ),
+        );
+    });
     // An unawaited result must not crash the process with an unhandled rejection.
     this.#result.catch(() => {});
     if (host.store) {
@@ -257,13 +267,15 @@ export class Run {
 
   /**
    * Saves, then stops this process's part in the run. The response keeps going on the
-   * server; `rehydrateRun` carries on from the save.
+   * server; `rehydrateRun` carries on from the save. A pending `result()` rejects with a
+   * `BatonError` whose code is `run_detached`.
    */
   async detach(): Promise<PersistedRun> {
     await this.flush();
     const persisted = this.toPersisted();
     this.#checkpointer?.stop();
     this.actor.stop();
+    if (persisted.state !== "done") this.#rejectDetached();
     return persisted;
   }
 

@@ -96,28 +96,28 @@ export class Checkpointer {
     this.#timer = undefined;
     this.#unsaved = 0;
     this.#dirty = true;
-    this.#writing ??= this.#drain();
+    // Cleared once the drain has settled: a drain that ends at once must not leave a settled
+    // promise behind, or flush() would wait on it forever.
+    this.#writing ??= this.#drain().finally(() => {
+      this.#writing = undefined;
+    });
   }
 
   async #drain(): Promise<void> {
-    try {
-      while (this.#dirty) {
-        this.#dirty = false;
-        // A stopped actor's snapshot restores as a dead actor (statelyai/xstate#4583): the
-        // last save before the stop is the one to keep.
-        if (this.#actor.getSnapshot().status === "stopped") return;
-        // Read the snapshot at write time: the newest one, even if several were queued.
-        const envelope = toEnvelope(this.#actor.getPersistedSnapshot());
-        try {
-          await this.#store.save(envelope);
-          this.saves++;
-          this.#onSaved(envelope);
-        } catch (err) {
-          this.#onError(err);
-        }
+    while (this.#dirty) {
+      this.#dirty = false;
+      // A stopped actor's snapshot restores as a dead actor (statelyai/xstate#4583): the
+      // last save before the stop is the one to keep.
+      if (this.#actor.getSnapshot().status === "stopped") return;
+      // Read the snapshot at write time: the newest one, even if several were queued.
+      const envelope = toEnvelope(this.#actor.getPersistedSnapshot());
+      try {
+        await this.#store.save(envelope);
+        this.saves++;
+        this.#onSaved(envelope);
+      } catch (err) {
+        this.#onError(err);
       }
-    } finally {
-      this.#writing = undefined;
     }
   }
 

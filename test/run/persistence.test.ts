@@ -231,6 +231,34 @@ describe("store-backed runs", () => {
     expect(streamingSaves).toBeLessThanOrEqual(8);
   });
 
+  it("detach while saves are in flight: flush() settles, the last save is a live snapshot", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 2 });
+    class SlowStore extends MemoryRunStore {
+      override async save(run: PersistedRun): Promise<void> {
+        await new Promise((r) => setTimeout(r, 30));
+        return super.save(run);
+      }
+    }
+    const store = new SlowStore();
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      store,
+      options: FAST,
+    });
+    const recorder = new Recorder(run);
+    await until(run, () => recorder.deltas.length >= 3);
+    const pending = run.result();
+    const detached = await run.detach();
+    await run.flush();
+    await expect(pending).rejects.toMatchObject({ code: "run_detached" });
+    const saved = await store.load(run.id);
+    expect(saved?.snapshot.status).toBe("active");
+    expect(detached.snapshot.status).toBe("active");
+  });
+
   it("rehydrates by run id from a store; an unknown id is a RunNotFoundError", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
     const store: RunStore = new MemoryRunStore();
