@@ -26,6 +26,7 @@ import { killChildren, ROOT, runWorker, spawnEmulator } from "./overhead/childre
 import {
   batonResume,
   detachedRun,
+  type RawCursorCosts,
   rawCursorOpCosts,
   rawResume,
   type StoreOpCosts,
@@ -67,6 +68,7 @@ const CONFIG = quick
       streamDeltas: 300,
       streamRounds: 2,
       storeOps: 20,
+      storeRounds: 1,
       resumeRounds: 2,
       resumeOutputTokens: 200,
       resumeAfterDeltas: 20,
@@ -75,9 +77,10 @@ const CONFIG = quick
     }
   : {
       streamDeltas: 20_000,
-      streamRounds: 9,
+      streamRounds: 15,
       storeOps: 500,
-      resumeRounds: 15,
+      storeRounds: 3,
+      resumeRounds: 41,
       resumeOutputTokens: 2_000,
       resumeAfterDeltas: 100,
       // Both scales ask for the same 1,000 polls/s: 10,000 runs polling every second would be
@@ -282,10 +285,7 @@ async function persistenceSections(): Promise<void> {
   try {
     const stores = { memory: new MemoryRunStore(), file: new FileRunStore(directory) };
     if (only.has("checkpoints")) {
-      const costs: Record<
-        string,
-        { baton: StoreOpCosts; raw: { saveUs: number; loadUs: number } }
-      > = {};
+      const costs: Record<string, { baton: StoreOpCosts; raw: RawCursorCosts }> = {};
       for (const [kind, store] of Object.entries(stores) as ["memory" | "file", RunStore][]) {
         const detached = await detachedRun(
           client,
@@ -295,21 +295,27 @@ async function persistenceSections(): Promise<void> {
         );
         const ops =
           kind === "file" ? Math.max(10, Math.round(CONFIG.storeOps / 5)) : CONFIG.storeOps;
-        // Interleaved: baton, raw, baton, raw; the median of each.
+        // Interleaved rounds (baton, raw, baton, raw, ...); the median of each.
         const batonRounds: StoreOpCosts[] = [];
-        const rawRounds: { saveUs: number; loadUs: number }[] = [];
-        for (let i = 0; i < 2; i++) {
+        const rawRounds: RawCursorCosts[] = [];
+        for (let i = 0; i < CONFIG.storeRounds; i++) {
           batonRounds.push(await storeOpCosts(store, detached, ops));
           rawRounds.push(await rawCursorOpCosts(kind, directory, detached, ops));
         }
         const pick = <T>(list: T[], key: keyof T) => median(list.map((r) => r[key] as number));
         const baton: StoreOpCosts = {
           saveUs: pick(batonRounds, "saveUs"),
+          saveBlockingUs: pick(batonRounds, "saveBlockingUs"),
           loadUs: pick(batonRounds, "loadUs"),
           rehydrateUs: pick(batonRounds, "rehydrateUs"),
+          machineUs: pick(batonRounds, "machineUs"),
           saveBytes: pick(batonRounds, "saveBytes"),
         };
-        const raw = { saveUs: pick(rawRounds, "saveUs"), loadUs: pick(rawRounds, "loadUs") };
+        const raw: RawCursorCosts = {
+          saveUs: pick(rawRounds, "saveUs"),
+          saveBlockingUs: pick(rawRounds, "saveBlockingUs"),
+          loadUs: pick(rawRounds, "loadUs"),
+        };
         costs[kind] = { baton, raw };
         log(
           `checkpoints, ${kind} store: baton ${JSON.stringify(baton)} raw ${JSON.stringify(raw)}`,
@@ -322,7 +328,11 @@ async function persistenceSections(): Promise<void> {
           baton: baton.saveUs,
           ratioOf: "baton / raw cursor save",
           ratio: baton.saveUs / raw.saveUs,
-          note: `${baton.saveBytes} bytes per save; the raw baseline saves {responseId, sequenceNumber} alone`,
+          note:
+            `${baton.saveBytes} bytes per save (the raw baseline saves {responseId, ` +
+            `sequenceNumber} alone${kind === "file" ? ", temp file + fsync + rename, async" : ""}); ` +
+            `event loop blocked per save: baton ${baton.saveBlockingUs.toFixed(1)} µs, raw ` +
+            `${raw.saveBlockingUs.toFixed(1)} µs`,
         });
         figures.push({
           name: `Checkpoint rehydrate, one op (${storeName})`,
@@ -331,7 +341,10 @@ async function persistenceSections(): Promise<void> {
           baton: baton.rehydrateUs,
           ratioOf: "baton / raw cursor load",
           ratio: baton.rehydrateUs / raw.loadUs,
-          note: `rehydrateRun({ runId, store }) up to the resume call; of it, store.load ${baton.loadUs.toFixed(1)} µs`,
+          note:
+            `rehydrateRun({ runId, store }) up to the resume call; of it, store.load ` +
+            `${baton.loadUs.toFixed(1)} µs and building the run machine (createRunMachine) ` +
+            `${baton.machineUs.toFixed(1)} µs`,
         });
       }
       details.checkpointOps = costs;

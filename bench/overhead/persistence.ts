@@ -91,22 +91,37 @@ export const SILENT_CLIENT: ResponsesClient = {
   cancel: never,
 };
 
-/** Median µs of `op`, each call timed alone, after `warmup` untimed calls. */
-async function timeOps(ops: number, op: () => Promise<void>, warmup = 5): Promise<number> {
+/**
+ * Median µs of `op`, each call timed alone, after `warmup` untimed calls; and the median of
+ * its synchronous part (from the call to its return of a promise): the time it blocks the
+ * event loop.
+ */
+async function timeOps(
+  ops: number,
+  op: () => Promise<void>,
+  warmup = 5,
+): Promise<{ us: number; blockingUs: number }> {
   for (let i = 0; i < warmup; i++) await op();
   const samples: number[] = [];
+  const blocking: number[] = [];
   for (let i = 0; i < ops; i++) {
     const start = now();
-    await op();
+    const pending = op();
+    blocking.push((now() - start) * 1000);
+    await pending;
     samples.push((now() - start) * 1000);
   }
-  return median(samples);
+  return { us: median(samples), blockingUs: median(blocking) };
 }
 
 export interface StoreOpCosts {
   saveUs: number;
+  /** The part of a save that blocks the event loop. */
+  saveBlockingUs: number;
   loadUs: number;
   rehydrateUs: number;
+  /** Of a rehydrate: building the run machine for the client (`createRunMachine`). */
+  machineUs: number;
   /** Bytes of one save, as JSON. */
   saveBytes: number;
 }
@@ -119,21 +134,26 @@ export async function storeOpCosts(
 ): Promise<StoreOpCosts> {
   // A live actor holding the detached snapshot, saved the way the checkpointer saves it.
   const actor = restoreRunActor(createRunMachine(SILENT_CLIENT), detached.persisted.snapshot);
-  const saveUs = await timeOps(ops, () => store.save(toEnvelope(actor.getPersistedSnapshot())));
+  const save = await timeOps(ops, () => store.save(toEnvelope(actor.getPersistedSnapshot())));
   actor.stop();
   // Put the detached save back.
   await store.save(detached.persisted);
-  const loadUs = await timeOps(ops, async () => {
+  const load = await timeOps(ops, async () => {
     check((await store.load(detached.runId)) !== undefined, "load found nothing");
   });
-  const rehydrateUs = await timeOps(ops, async () => {
+  const rehydrate = await timeOps(ops, async () => {
     const run = await rehydrateRun({ client: SILENT_CLIENT }, { runId: detached.runId, store });
     run.actor.stop();
   });
+  const machine = await timeOps(ops, async () => {
+    createRunMachine(SILENT_CLIENT);
+  });
   return {
-    saveUs,
-    loadUs,
-    rehydrateUs,
+    saveUs: save.us,
+    saveBlockingUs: save.blockingUs,
+    loadUs: load.us,
+    rehydrateUs: rehydrate.us,
+    machineUs: machine.us,
     saveBytes: Buffer.byteLength(JSON.stringify(detached.persisted)),
   };
 }
@@ -198,6 +218,12 @@ interface RawCursor {
   sequenceNumber: number;
 }
 
+export interface RawCursorCosts {
+  saveUs: number;
+  saveBlockingUs: number;
+  loadUs: number;
+}
+
 /**
  * The baseline of the store ops: a hand-written loop saving and loading its cursor, in a Map
  * (memory) or as a file written as durably as `FileRunStore` writes (temp file, fsync, rename).
@@ -207,25 +233,25 @@ export async function rawCursorOpCosts(
   directory: string,
   detached: DetachedRun,
   ops: number,
-): Promise<{ saveUs: number; loadUs: number }> {
+): Promise<RawCursorCosts> {
   const cursor: RawCursor = {
     responseId: detached.responseId,
     sequenceNumber: detached.sequenceNumber,
   };
   if (kind === "memory") {
     const map = new Map<string, string>();
-    const saveUs = await timeOps(ops, async () => {
+    const save = await timeOps(ops, async () => {
       map.set(detached.runId, JSON.stringify(cursor));
     });
-    const loadUs = await timeOps(ops, async () => {
+    const load = await timeOps(ops, async () => {
       const text = map.get(detached.runId);
       check(text !== undefined && JSON.parse(text).responseId === cursor.responseId, "raw load");
     });
-    return { saveUs, loadUs };
+    return { saveUs: save.us, saveBlockingUs: save.blockingUs, loadUs: load.us };
   }
   const path = join(directory, `${detached.runId}.cursor.json`);
   let n = 0;
-  const saveUs = await timeOps(ops, async () => {
+  const save = await timeOps(ops, async () => {
     const temporary = `${path}.${n++}.tmp`;
     const file = await open(temporary, "w");
     try {
@@ -236,9 +262,9 @@ export async function rawCursorOpCosts(
     }
     await rename(temporary, path);
   });
-  const loadUs = await timeOps(ops, async () => {
+  const load = await timeOps(ops, async () => {
     const parsed = JSON.parse(await readFile(path, "utf8")) as RawCursor;
     check(parsed.responseId === cursor.responseId, "raw file load");
   });
-  return { saveUs, loadUs };
+  return { saveUs: save.us, saveBlockingUs: save.blockingUs, loadUs: load.us };
 }

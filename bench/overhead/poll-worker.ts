@@ -81,7 +81,9 @@ const countingFetch: typeof fetch = (input, init) => {
   if ((init?.method ?? "GET") === "GET") polls++;
   return fetch(input, init);
 };
-const client = new OpenAI({ baseURL: url, apiKey: "bench", maxRetries: 0, fetch: countingFetch });
+// The SDK's default retries (2) serve the raw loop as they would a hand-written one; baton
+// sets `maxRetries: 0` on each of its calls and retries in its machine.
+const client = new OpenAI({ baseURL: url, apiKey: "bench", fetch: countingFetch });
 const MODEL = "o3";
 const ACTIVE = new Set(["queued", "in_progress"]);
 

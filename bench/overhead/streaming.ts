@@ -7,6 +7,7 @@ import type OpenAI from "openai";
 import {
   type CheckpointOptions,
   encodeContinuationToken,
+  type RunResult,
   type RunStore,
   rehydrateRun,
   startRun,
@@ -14,6 +15,13 @@ import {
 import { check, now } from "./stats.js";
 
 export const MODEL = "o3";
+
+/** A run's outcome, with why it gave up, for a failed check. */
+export function describe(result: RunResult): string {
+  return `'${result.outcome}'${result.reason ? ` (${result.reason})` : ""}${
+    result.failure ? `: ${JSON.stringify(result.failure)}` : ""
+  }`;
+}
 
 /** One pass over one stream. */
 export interface StreamPass {
@@ -95,7 +103,7 @@ export async function batonReplay(client: OpenAI, responseId: string): Promise<S
   const result = await run.result();
   const ms = now() - start;
   const used = process.cpuUsage(cpu);
-  check(result.outcome === "completed", `a baton replay ended '${result.outcome}'`);
+  check(result.outcome === "completed", `a baton replay ended ${describe(result)}`);
   check(result.text === text, "baton's replayed deltas do not add up to its result's text");
   return { responseId, ms, deltas, text, cpuMs: (used.user + used.system) / 1000 };
 }
@@ -137,7 +145,7 @@ export async function batonStream(
   const result = await run.result();
   const ms = now() - start;
   const used = process.cpuUsage(cpu);
-  check(result.outcome === "completed", `a baton run ended '${result.outcome}'`);
+  check(result.outcome === "completed", `a baton run ended ${describe(result)}`);
   check(result.text === text, "baton's deltas do not add up to its result's text");
   return {
     responseId: result.responseId ?? "",
