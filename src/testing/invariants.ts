@@ -117,8 +117,8 @@ export interface RecordingStore extends RunStore {
 }
 
 /**
- * Wraps a store (default: a new `MemoryRunStore`) to keep a copy of every save, so that a test
- * can check that each snapshot ever written can be rehydrated.
+ * Wraps a store (default: a new `MemoryRunStore`) to keep a copy of every save (in `saves`, or
+ * the array given), so that a test can check that each snapshot ever written rehydrates.
  *
  * @example
  * ```ts
@@ -128,8 +128,10 @@ export interface RecordingStore extends RunStore {
  * assertRunInvariants({ result: await run.result(), deltas: [], saves: store.saves });
  * ```
  */
-export function recordingStore(inner: RunStore = new MemoryRunStore()): RecordingStore {
-  const saves: PersistedRun[] = [];
+export function recordingStore(
+  inner: RunStore = new MemoryRunStore(),
+  saves: PersistedRun[] = [],
+): RecordingStore {
   return {
     saves,
     async save(run: PersistedRun): Promise<void> {
@@ -177,8 +179,8 @@ export interface RunInvariantInput {
   expectedOutcome?: RunOutcome | readonly RunOutcome[];
   /** The run: its options give the deadline. */
   run?: Run;
-  /** The run's recording: gives start and finish times (and deltas when `deltas` is omitted). */
-  recording?: RunRecording;
+  /** The run's recording: gives its start and finish times. */
+  recording?: Pick<RunRecording, "startedAt" | "finishedAt">;
   /** The overall deadline in ms (default: the run's `options.deadlineMs`). */
   deadlineMs?: number | null;
   /** How late past the deadline the result may come (default 1 000 ms). */

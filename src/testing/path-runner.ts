@@ -168,8 +168,6 @@ class ControlledStream implements ResponseEventStream {
   #wake: (() => void) | undefined;
   #aborted = false;
   #free = false;
-  /** Real events taken from the emulator's stream. */
-  pulled = 0;
   /** Checks each real event against what the model expects next. */
   expect: ((event: ResponseStreamEvent) => void) | undefined;
   /** Sees every real event. */
@@ -192,7 +190,6 @@ class ControlledStream implements ResponseEventStream {
   }
 
   async #next(check = true): Promise<IteratorResult<ResponseStreamEvent>> {
-    this.pulled++;
     const next = await this.#iterator.next();
     if (!next.done) {
       this.onReal?.(next.value);

@@ -1,0 +1,43 @@
+/**
+ * The child process of a fault schedule: starts a run against the emulator with durable
+ * delivery (a delta is printed only once a save covers it) in a FileRunStore, appending every
+ * save to `saves.jsonl` too. Prints `run <id>`, then one JSON line per delta, until killed.
+ */
+import { appendFile } from "node:fs/promises";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { FileRunStore, type PersistedRun, type RunOptions, startRun } from "../../src/index.js";
+
+const config = JSON.parse(process.argv[2] ?? "{}") as {
+  url: string;
+  directory: string;
+  stream: boolean;
+  input: string;
+  options: Partial<RunOptions>;
+};
+const files = new FileRunStore(config.directory);
+const store = {
+  async save(run: PersistedRun) {
+    await appendFile(join(config.directory, "saves.jsonl"), `${JSON.stringify(run)}\n`);
+    await files.save(run);
+  },
+  load: (id: string) => files.load(id),
+  list: () => files.list(),
+  delete: (id: string) => files.delete(id),
+};
+const run = startRun({
+  client: new OpenAI({ baseURL: config.url, apiKey: "sk-child-test" }),
+  model: "o3",
+  input: config.input,
+  stream: config.stream,
+  options: config.options,
+  store,
+  delivery: "after-save",
+  checkpoint: { everyEvents: 3, everyMs: 10 },
+});
+process.stdout.write(`run ${run.id}\n`);
+run.on("delta", ({ type: _type, ...delta }) => {
+  process.stdout.write(`${JSON.stringify(delta)}\n`);
+});
+await run.result();
+process.stdout.write("done\n");
