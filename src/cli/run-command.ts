@@ -355,7 +355,7 @@ export async function runRunCommand(
         `cannot use the store ${storeDir}: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
-    const store = new FileRunStore(storeDir);
+    const store = new FileRunStore(storeDir, { sync: true });
     const conn = connection;
     let saveErrorShown = false;
     const run = startRun({

@@ -101,7 +101,7 @@ export function storeDirectory(flags: ConnectionFlags, io: CliIo): string {
 }
 
 export function openStore(flags: ConnectionFlags, io: CliIo): FileRunStore {
-  return new FileRunStore(storeDirectory(flags, io));
+  return new FileRunStore(storeDirectory(flags, io), { sync: true });
 }
 
 /** A client and where it points. `close()` stops the embedded emulator, if any. */

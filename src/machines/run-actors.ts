@@ -16,6 +16,7 @@ import type {
   CreateRequest,
   ResponseEventStream,
   ResponseState,
+  ResponseStreamEvent,
   ResponsesClient,
   RetrieveResult,
 } from "../services/responses-client.js";
@@ -80,6 +81,25 @@ export const sleepUntil = fromPromise<void, { until: number | null }>(({ input, 
   });
 });
 
+/**
+ * A connection that must answer within `ms`: its signal aborts when `outer` does or when the
+ * time is up, until `answered()` is called. After that the connection lives on (a stream
+ * handed to the next state) and only its own abort closes it.
+ */
+function boundedConnection(outer: AbortSignal, ms: number) {
+  const connection = new AbortController();
+  const abort = () => connection.abort();
+  const timer = setTimeout(abort, ms);
+  outer.addEventListener("abort", abort, { once: true });
+  return {
+    signal: connection.signal,
+    answered() {
+      clearTimeout(timer);
+      outer.removeEventListener("abort", abort);
+    },
+  };
+}
+
 async function classified<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
@@ -102,29 +122,55 @@ export function createRunActors(client: ResponsesClient) {
   return {
     sleepUntil,
 
-    createResponse: fromPromise<ResponseState, { request: CreateRequest }>(({ input, signal }) =>
-      classified(() => client.create(input.request, signal)),
-    ),
-
-    /** Opens the create stream and reads up to `response.created`, which names the response. */
-    createResponseStream: fromPromise<CreatedStream, { runId: string; request: CreateRequest }>(
+    /** The create call; a server that never answers is given up on after `timeoutMs`. */
+    createResponse: fromPromise<ResponseState, { request: CreateRequest; timeoutMs: number }>(
       ({ input, signal }) =>
         classified(async () => {
-          const stream = await client.createStream(input.request, signal);
-          const iterator = stream[Symbol.asyncIterator]();
-          const first = await iterator.next();
-          if (first.done || first.value.kind !== "lifecycle") {
-            stream.abort();
-            throw new ProtocolError("the stream did not start with response.created");
+          const connection = boundedConnection(signal, input.timeoutMs);
+          try {
+            return await client.create(input.request, connection.signal);
+          } finally {
+            connection.answered();
           }
-          // Hand the rest of the same iterator to the streaming state.
-          parked.park(input.runId, {
-            abort: () => stream.abort(),
-            [Symbol.asyncIterator]: () => iterator,
-          });
-          if (signal.aborted) parked.take(input.runId)?.abort();
-          return { response: first.value.response, sequenceNumber: first.value.sequenceNumber };
         }),
+    ),
+
+    /**
+     * Opens the create stream and reads up to `response.created`, which names the response;
+     * given up on when that event has not come within `timeoutMs`.
+     */
+    createResponseStream: fromPromise<
+      CreatedStream,
+      { runId: string; request: CreateRequest; timeoutMs: number }
+    >(({ input, signal }) =>
+      classified(async () => {
+        const connection = boundedConnection(signal, input.timeoutMs);
+        let stream: ResponseEventStream;
+        let first: IteratorResult<ResponseStreamEvent>;
+        let iterator: AsyncIterator<ResponseStreamEvent>;
+        try {
+          stream = await client.createStream(input.request, connection.signal);
+          iterator = stream[Symbol.asyncIterator]();
+          first = await iterator.next();
+        } finally {
+          connection.answered();
+        }
+        if (first.done || first.value.kind !== "lifecycle") {
+          stream.abort();
+          // An aborted SDK stream ends quietly: say why it ended.
+          if (connection.signal.aborted && !signal.aborted) {
+            throw new Error(`no response.created within ${input.timeoutMs} ms`);
+          }
+          throw new ProtocolError("the stream did not start with response.created");
+        }
+        // Hand the rest of the same iterator to the streaming state.
+        parked.park(input.runId, {
+          abort: () => stream.abort(),
+          [Symbol.asyncIterator]: () => iterator,
+        });
+        if (signal.aborted) parked.take(input.runId)?.abort();
+        return { response: first.value.response, sequenceNumber: first.value.sequenceNumber };
+      }),
     ),
 
     retrieveResponse: fromPromise<RetrieveResult, { responseId: string }>(({ input, signal }) =>
@@ -140,12 +186,8 @@ export function createRunActors(client: ResponsesClient) {
       { runId: string; responseId: string; startingAfter: number | null; headersTimeoutMs: number }
     >(({ input, signal }) =>
       classified(async () => {
-        // The connection must outlive this actor (the streaming state reads it), so it gets its
-        // own controller: aborted by the timeout or by leaving `resumed` before the headers.
-        const connection = new AbortController();
-        const abort = () => connection.abort();
-        const timer = setTimeout(abort, input.headersTimeoutMs);
-        signal.addEventListener("abort", abort, { once: true });
+        // The connection outlives this actor (the streaming state reads it).
+        const connection = boundedConnection(signal, input.headersTimeoutMs);
         let stream: ResponseEventStream;
         try {
           stream = await client.streamFrom(
@@ -154,8 +196,7 @@ export function createRunActors(client: ResponsesClient) {
             connection.signal,
           );
         } finally {
-          clearTimeout(timer);
-          signal.removeEventListener("abort", abort);
+          connection.answered();
         }
         if (signal.aborted) return stream.abort();
         parked.park(input.runId, stream);

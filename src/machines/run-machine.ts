@@ -84,8 +84,7 @@ function initialContext(input: RunInput): RunContext {
     status: null,
     deadlineAt: options.deadlineMs === null ? null : now + options.deadlineMs,
     queuedDeadlineAt: null,
-    nextPollAt: attached ? now : null,
-    retryAt: null,
+    wakeAt: attached ? now : null,
     attempts: 0,
     resumeAttempts: 0,
     resumes: 0,
@@ -207,7 +206,7 @@ export const runMachine = setup({
         request: null,
         attempts: 0,
         lastFailure: null,
-        nextPollAt: now + context.options.pollIntervalMs,
+        wakeAt: now + context.options.pollIntervalMs,
         queuedDeadlineAt:
           context.options.queuedTimeoutMs === null ? null : now + context.options.queuedTimeoutMs,
       });
@@ -240,9 +239,9 @@ export const runMachine = setup({
     schedulePoll: assign(({ context }, params: { pollAfterMs?: number }) => ({
       attempts: 0,
       lastFailure: null,
-      nextPollAt: Date.now() + Math.max(context.options.pollIntervalMs, params.pollAfterMs ?? 0),
+      wakeAt: Date.now() + Math.max(context.options.pollIntervalMs, params.pollAfterMs ?? 0),
     })),
-    pollNow: assign({ nextPollAt: () => Date.now() }),
+    pollNow: assign({ wakeAt: () => Date.now() }),
     scheduleRetry: assign(({ context }, params: { failure: ClientFailure }) => {
       const at =
         Date.now() +
@@ -250,8 +249,7 @@ export const runMachine = setup({
       return {
         attempts: context.attempts + 1,
         lastFailure: params.failure,
-        retryAt: at,
-        nextPollAt: at,
+        wakeAt: at,
       };
     }),
     /** Takes one stream event in order: advances the cursor and hands text to consumers. */
@@ -288,7 +286,7 @@ export const runMachine = setup({
       }),
     ),
     scheduleResume: assign(({ context }) => ({
-      retryAt:
+      wakeAt:
         Date.now() +
         backoffDelay(
           context.resumeAttempts,
@@ -428,7 +426,10 @@ export const runMachine = setup({
           invoke: {
             id: "create",
             src: "createResponse",
-            input: ({ context }) => ({ request: withRunTag(context) }),
+            input: ({ context }) => ({
+              request: withRunTag(context),
+              timeoutMs: context.options.firstEventTimeoutMs,
+            }),
             onDone: [
               {
                 guard: "isCancelRequested",
@@ -465,7 +466,11 @@ export const runMachine = setup({
           invoke: {
             id: "createStream",
             src: "createResponseStream",
-            input: ({ context }) => ({ runId: context.runId, request: withRunTag(context) }),
+            input: ({ context }) => ({
+              runId: context.runId,
+              request: withRunTag(context),
+              timeoutMs: context.options.firstEventTimeoutMs,
+            }),
             onDone: [
               {
                 guard: "isCancelRequested",
@@ -506,7 +511,7 @@ export const runMachine = setup({
           invoke: {
             id: "createBackoff",
             src: "sleepUntil",
-            input: ({ context }) => ({ until: context.retryAt }),
+            input: ({ context }) => ({ until: context.wakeAt }),
             onDone: [{ guard: "isStreamMode", target: "creatingStream" }, { target: "creating" }],
           },
         },
@@ -526,7 +531,7 @@ export const runMachine = setup({
           invoke: {
             id: "pollWait",
             src: "sleepUntil",
-            input: ({ context }) => ({ until: context.nextPollAt }),
+            input: ({ context }) => ({ until: context.wakeAt }),
             onDone: "fetching",
           },
         },
@@ -717,7 +722,7 @@ export const runMachine = setup({
           invoke: {
             id: "resumeBackoff",
             src: "sleepUntil",
-            input: ({ context }) => ({ until: context.retryAt }),
+            input: ({ context }) => ({ until: context.wakeAt }),
             onDone: "#run.resumed",
           },
           on: { "run.disconnect": "detached" },
@@ -852,7 +857,7 @@ export const runMachine = setup({
           invoke: {
             id: "cancelBackoff",
             src: "sleepUntil",
-            input: ({ context }) => ({ until: context.retryAt }),
+            input: ({ context }) => ({ until: context.wakeAt }),
             onDone: "requesting",
           },
         },

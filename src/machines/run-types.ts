@@ -35,7 +35,10 @@ export interface RunOptions {
   retry: RetryPolicy;
   /** Consecutive failed resumptions of a stream before falling back to polling. */
   maxResumeAttempts: number;
-  /** No event at all this long after a stream opens: interrupt and resume. */
+  /**
+   * No event at all this long after a stream opens: interrupt and resume. Also the longest wait
+   * for a create's answer (its `response.created` for a stream) and a resumed stream's headers.
+   */
   firstEventTimeoutMs: number;
   /** No event this long in a flowing stream (the SDK's timeout does not cover a silent body). */
   idleTimeoutMs: number;
@@ -160,8 +163,8 @@ export interface RunContext {
   /** Epoch ms deadlines: absolute, so that a restored run waits only the time left. */
   deadlineAt: number | null;
   queuedDeadlineAt: number | null;
-  nextPollAt: number | null;
-  retryAt: number | null;
+  /** When the current wait ends: the next poll, retry or resumption (one field: one wait at a time). */
+  wakeAt: number | null;
   /** Consecutive failures of the current kind of call. */
   attempts: number;
   /** Consecutive resumptions of the stream that did not deliver an event. */

@@ -15,13 +15,13 @@ import type { RunStore } from "../services/stores/run-store.js";
 import { type PersistedRun, toEnvelope } from "./envelope.js";
 
 export interface CheckpointOptions {
-  /** Save after this many snapshots within one state (default 50). */
+  /** Save after this many snapshots within one state (default 500). */
   everyEvents: number;
   /** ...or this long after the first unsaved one (default 250 ms). */
   everyMs: number;
 }
 
-export const DEFAULT_CHECKPOINT_OPTIONS: CheckpointOptions = { everyEvents: 50, everyMs: 250 };
+export const DEFAULT_CHECKPOINT_OPTIONS: CheckpointOptions = { everyEvents: 500, everyMs: 250 };
 
 /**
  * @example

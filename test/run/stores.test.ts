@@ -64,6 +64,10 @@ describe("envelope", () => {
 for (const [name, makeStore] of [
   ["MemoryRunStore", async () => new MemoryRunStore()],
   ["FileRunStore", async () => new FileRunStore(await mkdtemp(join(tmpdir(), "baton-store-")))],
+  [
+    "FileRunStore (sync)",
+    async () => new FileRunStore(await mkdtemp(join(tmpdir(), "baton-store-")), { sync: true }),
+  ],
 ] as const) {
   describe(name, () => {
     it("saves, loads, lists newest first and deletes", async () => {
