@@ -15,7 +15,8 @@ const config = JSON.parse(process.argv[2] ?? "{}") as {
   input: string;
   options: Partial<RunOptions>;
 };
-const files = new FileRunStore(config.directory);
+// Synchronous saves, as the README advises for a consumer that prints with "after-save".
+const files = new FileRunStore(config.directory, { sync: true });
 const store = {
   async save(run: PersistedRun) {
     await appendFile(join(config.directory, "saves.jsonl"), `${JSON.stringify(run)}\n`);
