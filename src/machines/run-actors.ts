@@ -88,16 +88,18 @@ export const sleepUntil = fromPromise<void, { until: number | null }>(({ input, 
  */
 function boundedConnection(outer: AbortSignal, ms: number) {
   const connection = new AbortController();
-  const abort = () => connection.abort();
+  const answered = () => {
+    clearTimeout(timer);
+    outer.removeEventListener("abort", abort);
+  };
+  // An abort also ends the wait: a timer left behind would keep the process alive.
+  const abort = () => {
+    answered();
+    connection.abort();
+  };
   const timer = setTimeout(abort, ms);
   outer.addEventListener("abort", abort, { once: true });
-  return {
-    signal: connection.signal,
-    answered() {
-      clearTimeout(timer);
-      outer.removeEventListener("abort", abort);
-    },
-  };
+  return { signal: connection.signal, answered };
 }
 
 async function classified<T>(call: () => Promise<T>): Promise<T> {
