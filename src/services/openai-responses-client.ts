@@ -100,8 +100,24 @@ interface SdkStream<T> extends AsyncIterable<T> {
 function toEventStream(stream: SdkStream<unknown>): ResponseEventStream {
   return {
     abort: () => stream.controller.abort(),
-    async *[Symbol.asyncIterator]() {
-      for await (const event of stream) yield toStreamEvent(event);
+    // A mapping iterator rather than an async generator: one promise per event, not three.
+    [Symbol.asyncIterator]() {
+      const events = stream[Symbol.asyncIterator]();
+      return {
+        next: () =>
+          events
+            .next()
+            .then(
+              (r): IteratorResult<ResponseStreamEvent> =>
+                r.done
+                  ? { done: true, value: undefined }
+                  : { done: false, value: toStreamEvent(r.value) },
+            ),
+        return: async () => {
+          await events.return?.();
+          return { done: true, value: undefined };
+        },
+      };
     },
   };
 }
