@@ -96,6 +96,18 @@ function initialContext(input: RunInput): RunContext {
   };
 }
 
+/**
+ * How long a create may take to answer (its JSON reply, or `response.created`): `createTimeoutMs`,
+ * and past the run's deadline no more than `firstEventTimeoutMs`, the grace in which the
+ * response id may still arrive and the response be cancelled rather than left running.
+ */
+function createTimeout(context: RunContext): number {
+  const { createTimeoutMs, firstEventTimeoutMs } = context.options;
+  if (context.deadlineAt === null) return createTimeoutMs;
+  const untilDeadline = Math.max(0, context.deadlineAt - Date.now());
+  return Math.min(createTimeoutMs, untilDeadline + firstEventTimeoutMs);
+}
+
 function withRunTag(context: RunContext) {
   const request = context.request;
   if (!request) throw new Error("no create request in context");
@@ -428,7 +440,7 @@ export const runMachine = setup({
             src: "createResponse",
             input: ({ context }) => ({
               request: withRunTag(context),
-              timeoutMs: context.options.firstEventTimeoutMs,
+              timeoutMs: createTimeout(context),
             }),
             onDone: [
               {
@@ -469,7 +481,7 @@ export const runMachine = setup({
             input: ({ context }) => ({
               runId: context.runId,
               request: withRunTag(context),
-              timeoutMs: context.options.firstEventTimeoutMs,
+              timeoutMs: createTimeout(context),
             }),
             onDone: [
               {

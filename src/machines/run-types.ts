@@ -35,9 +35,11 @@ export interface RunOptions {
   retry: RetryPolicy;
   /** Consecutive failed resumptions of a stream before falling back to polling. */
   maxResumeAttempts: number;
+  /** Longest wait for a create's answer (its JSON reply, or a stream's `response.created`). */
+  createTimeoutMs: number;
   /**
    * No event at all this long after a stream opens: interrupt and resume. Also the longest wait
-   * for a create's answer (its `response.created` for a stream) and a resumed stream's headers.
+   * for a resumed stream's headers.
    */
   firstEventTimeoutMs: number;
   /** No event this long in a flowing stream (the SDK's timeout does not cover a silent body). */
@@ -60,6 +62,7 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   pollIntervalMs: 1_000,
   retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, jitter: 0.25 },
   maxResumeAttempts: 8,
+  createTimeoutMs: 60_000,
   firstEventTimeoutMs: 60_000,
   idleTimeoutMs: 60_000,
   queuedTimeoutMs: null,

@@ -402,6 +402,22 @@ describe("watchdogs", () => {
     expect(emulator.getResponse(result.responseId as string)?.status).toBe("cancelled");
   });
 
+  it("a create that does not answer within createTimeoutMs ends create-unknown, never created twice", async () => {
+    emulator = await emulatorFor();
+    emulator.faults.add({ on: "create", stall: { afterEvents: 0, ms: 2_000 } });
+    const started = Date.now();
+    const result = await startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      options: { ...FAST, createTimeoutMs: 150 },
+    }).result();
+    expect(result.outcome).toBe("gave-up");
+    expect(result.reason).toBe("create-unknown");
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(emulator.countCreates()).toBe(1);
+  });
+
   it("the overall deadline with onDeadline 'fail' gives up without cancelling", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 50, outputTokens: 100 });
     const run = startRun({
