@@ -1,7 +1,8 @@
 /**
  * The child process of a fault schedule: starts a run against the emulator with durable
  * delivery (a delta is printed only once a save covers it) in a FileRunStore, appending every
- * save to `saves.jsonl` too. Prints `run <id>`, then one JSON line per delta, until killed.
+ * save to `saves.jsonl` too. Prints `run <id>`, then one JSON line per delta (each batch in one
+ * write), until killed.
  */
 import { appendFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -37,8 +38,9 @@ const run = startRun({
   checkpoint: { everyEvents: 3, everyMs: 10 },
 });
 process.stdout.write(`run ${run.id}\n`);
-run.on("delta", ({ type: _type, ...delta }) => {
-  process.stdout.write(`${JSON.stringify(delta)}\n`);
+// One write per batch (everything one save covers), as the README advises.
+run.onDeltaBatch((deltas) => {
+  process.stdout.write(deltas.map((delta) => `${JSON.stringify(delta)}\n`).join(""));
 });
 await run.result();
 process.stdout.write("done\n");
