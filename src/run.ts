@@ -16,6 +16,7 @@ import {
   type Subscription,
   toPromise,
 } from "xstate";
+import { AsyncQueue } from "./async-queue.js";
 import { decodeContinuationToken } from "./continuation-token.js";
 import { BatonError, RunNotFoundError } from "./errors.js";
 import { createRunMachine, type RunMachine } from "./machines/run-machine.js";
@@ -206,38 +207,16 @@ export class Run {
    * ```
    */
   async *deltas(): AsyncGenerator<RunDelta, void, undefined> {
-    const queue: RunDelta[] = [];
-    let wake: (() => void) | undefined;
-    const listener = (delta: RunDelta) => {
-      queue.push(delta);
-      wake?.();
-    };
+    const queue = new AsyncQueue<RunDelta>();
+    const listener = (delta: RunDelta) => queue.push(delta);
     this.#listeners.add(listener);
-    let finished = false;
+    // Ends once the run is done and every delta its saves cover is delivered.
     this.#result.then(
-      () =>
-        this.flush().finally(() => {
-          finished = true;
-          wake?.();
-        }),
-      () => {
-        finished = true;
-        wake?.();
-      },
+      () => this.flush().finally(() => queue.end()),
+      () => queue.end(),
     );
     try {
-      while (true) {
-        const next = queue.shift();
-        if (next) {
-          yield next;
-          continue;
-        }
-        if (finished) return;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        wake = undefined;
-      }
+      yield* queue;
     } finally {
       this.#listeners.delete(listener);
     }

@@ -10,6 +10,7 @@
  * `starting_after`: no replay, no repeated text, no second create.
  */
 import { createActor, waitFor } from "xstate";
+import { AsyncQueue } from "../async-queue.js";
 import {
   type ContinuationToken,
   decodeContinuationToken,
@@ -349,13 +350,11 @@ export class Agent {
       return sequence;
     };
 
-    const queue: AgentResponseUpdate[] = [];
-    let wake: (() => void) | undefined;
+    const queue = new AsyncQueue<AgentResponseUpdate>();
     const push = (
       update: Omit<AgentResponseUpdate, "responseId" | "final" | "usage" | "error">,
     ) => {
       queue.push({ ...update, responseId: responseId(), final: false, usage: null, error: null });
-      wake?.();
     };
     const subscriptions = [
       run.on("delta", (delta) => {
@@ -384,27 +383,17 @@ export class Agent {
     run.result().then(
       (result) => {
         outcome = { result };
-        wake?.();
+        queue.end();
       },
       (error: unknown) => {
         outcome = { error };
-        wake?.();
+        queue.end();
       },
     );
 
     try {
-      while (true) {
-        const next = queue.shift();
-        if (next) {
-          yield next;
-          continue;
-        }
-        if (outcome) break;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        wake = undefined;
-      }
+      yield* queue;
+      if (!outcome) throw new Error("the update queue ended before the run");
       if ("error" in outcome) throw outcome.error;
       const result = outcome.result;
       if (result.outcome === "gave-up") throw new AgentRunError(result);
