@@ -24,11 +24,11 @@ import {
   describeFailure,
   EXIT,
   openStore,
+  parseOneTarget,
   processIo,
   resolveTarget,
   say,
   settled,
-  usageError,
 } from "./shared.js";
 import { formatReport, storedReport, withResponse } from "./status-command.js";
 import { CANCEL_USAGE } from "./usage.js";
@@ -52,22 +52,11 @@ export async function runCancelCommand(
   let connection: Connection | undefined;
   let store: FileRunStore | undefined;
   try {
-    let parsed: ReturnType<typeof parse>;
-    try {
-      parsed = parse(argv);
-    } catch (err) {
-      throw usageError(err, "cancel");
-    }
-    const { values, positionals } = parsed;
-    if (values.help) {
-      io.stdout.write(`${CANCEL_USAGE}\n`);
-      return EXIT.ok;
-    }
-    if (positionals.length > 1) {
-      throw usageError(new Error("cancel takes one <token|run-id>"), "cancel");
-    }
+    const args = parseOneTarget(argv, "cancel", CANCEL_USAGE, parse, io);
+    if (!args) return EXIT.ok;
+    const { values } = args;
     store = openStore(values, io);
-    const target = await resolveTarget(positionals[0], store, "cancel");
+    const target = await resolveTarget(args.target, store, "cancel");
     const report = storedReport(target);
     const responseId = report.responseId;
     if (responseId === null) {

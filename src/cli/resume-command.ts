@@ -26,10 +26,10 @@ import {
   describeOutcome,
   EXIT,
   openStore,
+  parseOneTarget,
   processIo,
   resolveTarget,
   say,
-  usageError,
 } from "./shared.js";
 import { RESUME_USAGE } from "./usage.js";
 
@@ -52,22 +52,11 @@ export async function runResumeCommand(
   let connection: Connection | undefined;
   let store: FileRunStore | undefined;
   try {
-    let parsed: ReturnType<typeof parse>;
-    try {
-      parsed = parse(argv);
-    } catch (err) {
-      throw usageError(err, "resume");
-    }
-    const { values, positionals } = parsed;
-    if (values.help) {
-      io.stdout.write(`${RESUME_USAGE}\n`);
-      return EXIT.ok;
-    }
-    if (positionals.length > 1) {
-      throw usageError(new Error("resume takes one <token|run-id>"), "resume");
-    }
+    const args = parseOneTarget(argv, "resume", RESUME_USAGE, parse, io);
+    if (!args) return EXIT.ok;
+    const { values } = args;
     store = openStore(values, io);
-    const target = await resolveTarget(positionals[0], store, "resume");
+    const target = await resolveTarget(args.target, store, "resume");
     connection = await connect(values, io);
     const conn = connection;
     const runStore = store;

@@ -94,6 +94,39 @@ export function usageError(err: unknown, command: string): CliError {
   return new CliError(EXIT.usage, `${oneLine(message)} (see 'baton ${command} --help')`);
 }
 
+/**
+ * Parses the arguments of a command that takes one `<token|run-id>`: a parse failure or a second
+ * positional is a usage error; `--help` prints `usage` and gives null.
+ *
+ * @example
+ * ```ts
+ * const args = parseOneTarget(argv, "status", STATUS_USAGE, parse, io);
+ * if (!args) return EXIT.ok;
+ * ```
+ */
+export function parseOneTarget<V extends { help?: boolean | undefined }>(
+  argv: readonly string[],
+  command: string,
+  usage: string,
+  parse: (argv: readonly string[]) => { values: V; positionals: string[] },
+  io: CliIo,
+): { values: V; target: string | undefined } | null {
+  let parsed: { values: V; positionals: string[] };
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    throw usageError(err, command);
+  }
+  if (parsed.values.help) {
+    io.stdout.write(`${usage}\n`);
+    return null;
+  }
+  if (parsed.positionals.length > 1) {
+    throw usageError(new Error(`${command} takes one <token|run-id>`), command);
+  }
+  return { values: parsed.values, target: parsed.positionals[0] };
+}
+
 /** The store directory: `--store`, else `BATON_STORE`, else `.baton/runs` in the cwd. */
 export function storeDirectory(flags: ConnectionFlags, io: CliIo): string {
   const raw = flags.store ?? nonEmpty(io.env.BATON_STORE) ?? ".baton/runs";

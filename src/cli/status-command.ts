@@ -18,11 +18,11 @@ import {
   formatAge,
   formatTable,
   openStore,
+  parseOneTarget,
   processIo,
   resolveTarget,
   say,
   type Target,
-  usageError,
 } from "./shared.js";
 import { STATUS_USAGE } from "./usage.js";
 
@@ -123,22 +123,11 @@ export async function runStatusCommand(
   let connection: Connection | undefined;
   let store: FileRunStore | undefined;
   try {
-    let parsed: ReturnType<typeof parse>;
-    try {
-      parsed = parse(argv);
-    } catch (err) {
-      throw usageError(err, "status");
-    }
-    const { values, positionals } = parsed;
-    if (values.help) {
-      io.stdout.write(`${STATUS_USAGE}\n`);
-      return EXIT.ok;
-    }
-    if (positionals.length > 1) {
-      throw usageError(new Error("status takes one <token|run-id>"), "status");
-    }
+    const args = parseOneTarget(argv, "status", STATUS_USAGE, parse, io);
+    if (!args) return EXIT.ok;
+    const { values } = args;
     store = openStore(values, io);
-    const target = await resolveTarget(positionals[0], store, "status");
+    const target = await resolveTarget(args.target, store, "status");
     let report = storedReport(target);
     if (report.responseId !== null) {
       connection = await connect(values, io);
