@@ -27,6 +27,7 @@ import {
   type ResponseStatus,
   type ResponseStreamEvent,
   type ResponsesClient,
+  type RetrieveResult,
 } from "../services/responses-client.js";
 import { backoffDelay } from "./backoff.js";
 import { createRunActors } from "./run-actors.js";
@@ -489,7 +490,7 @@ export const runMachine = setup({
                 target: "#run.cancelling",
                 actions: {
                   type: "recordCreated",
-                  params: ({ event }) => ({ response: event.output.response }),
+                  params: retrievedResponse,
                 },
               },
               {
@@ -497,7 +498,7 @@ export const runMachine = setup({
                 actions: [
                   {
                     type: "recordCreated",
-                    params: ({ event }) => ({ response: event.output.response }),
+                    params: retrievedResponse,
                   },
                   {
                     type: "recordStreamStart",
@@ -551,17 +552,17 @@ export const runMachine = setup({
           invoke: {
             id: "poll",
             src: "retrieveResponse",
-            input: ({ context }) => ({ responseId: context.responseId as string }),
+            input: responseIdInput,
             onDone: [
               {
                 guard: {
                   type: "isTerminal",
-                  params: ({ event }) => ({ status: event.output.response.status }),
+                  params: retrievedStatus,
                 },
                 target: "#run.done",
                 actions: {
                   type: "finish",
-                  params: ({ event }) => ({ response: event.output.response }),
+                  params: retrievedResponse,
                 },
               },
               {
@@ -591,7 +592,7 @@ export const runMachine = setup({
                 actions: [
                   {
                     type: "recordStatus",
-                    params: ({ event }) => ({ status: event.output.response.status }),
+                    params: retrievedStatus,
                   },
                   {
                     type: "deliverPolledText",
@@ -818,7 +819,7 @@ export const runMachine = setup({
           invoke: {
             id: "cancel",
             src: "cancelResponse",
-            input: ({ context }) => ({ responseId: context.responseId as string }),
+            input: responseIdInput,
             onDone: [
               {
                 guard: {
@@ -878,17 +879,17 @@ export const runMachine = setup({
           invoke: {
             id: "confirm",
             src: "retrieveResponse",
-            input: ({ context }) => ({ responseId: context.responseId as string }),
+            input: responseIdInput,
             onDone: [
               {
                 guard: {
                   type: "isTerminal",
-                  params: ({ event }) => ({ status: event.output.response.status }),
+                  params: retrievedStatus,
                 },
                 target: "#run.done",
                 actions: {
                   type: "finish",
-                  params: ({ event }) => ({ response: event.output.response }),
+                  params: retrievedResponse,
                 },
               },
               { target: "backoff", actions: { type: "schedulePoll", params: {} } },
@@ -912,6 +913,21 @@ export const runMachine = setup({
     done: { type: "final" },
   },
 });
+
+/** Input of the actors that act on the run's response (retrieve, cancel). */
+function responseIdInput({ context }: { context: RunContext }) {
+  return { responseId: context.responseId as string };
+}
+
+/** Params of a guard on a retrieve's answer: the response's status. */
+function retrievedStatus({ event }: { event: { output: RetrieveResult } }) {
+  return { status: event.output.response.status };
+}
+
+/** Params of an action on a retrieve's answer: the response. */
+function retrievedResponse({ event }: { event: { output: RetrieveResult } }) {
+  return { response: event.output.response };
+}
 
 /** Params of a guard or action on a promise actor's rejection: the failure it carries. */
 function failureParams({ event }: { event: { error: unknown } }) {
