@@ -37,10 +37,14 @@ import type { RunStore } from "./services/stores/run-store.js";
 /** An `openai` client instance, or any implementation of baton's client port. */
 export type ClientLike = Pick<OpenAI, "responses"> | ResponsesClient;
 
-/** One piece of output text, as a consumer receives it. */
+/**
+ * One piece of output text, as a consumer receives it. A streamed piece holds the text of the
+ * consecutive delta events one network read brought: one token while the model is slower than
+ * the reader, many when events come faster (a replay, a backlog after a pause).
+ */
 export interface RunDelta {
   text: string;
-  /** The stream event's sequence number; absent for text found by polling. */
+  /** The last stream event this piece covers (resume after it); absent for polled text. */
   sequenceNumber?: number;
   source: "stream" | "poll" | "final";
 }
@@ -206,20 +210,16 @@ export class Run {
    * for await (const delta of run.deltas()) process.stdout.write(delta.text);
    * ```
    */
-  async *deltas(): AsyncGenerator<RunDelta, void, undefined> {
-    const queue = new AsyncQueue<RunDelta>();
+  deltas(): AsyncIterableIterator<RunDelta> {
     const listener = (delta: RunDelta) => queue.push(delta);
+    const queue = new AsyncQueue<RunDelta>(() => this.#listeners.delete(listener));
     this.#listeners.add(listener);
     // Ends once the run is done and every delta its saves cover is delivered.
     this.#result.then(
       () => this.flush().finally(() => queue.end()),
       () => queue.end(),
     );
-    try {
-      yield* queue;
-    } finally {
-      this.#listeners.delete(listener);
-    }
+    return queue;
   }
 
   /** Resolves with the result once the run is done (whatever the outcome). */

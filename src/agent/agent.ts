@@ -90,7 +90,7 @@ export interface AgentResponse {
 export interface AgentResponseUpdate {
   /** Output text of this update ("" for status updates and the final one). */
   text: string;
-  /** The stream event's sequence number (null when the update has no event of its own). */
+  /** The last stream event the update covers (null when it has no event of its own). */
   sequenceNumber: number | null;
   /**
    * The token to resume from: always the last non-null one, so resuming from the token of the

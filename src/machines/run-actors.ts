@@ -225,6 +225,7 @@ export function createRunActors(client: ResponsesClient) {
 
       const stop = () => {
         stopped = true;
+        clearImmediate(flushing);
         clearTimeout(idleTimer);
         clearTimeout(queuedTimer);
         connection.abort();
@@ -256,6 +257,21 @@ export function createRunActors(client: ResponsesClient) {
         );
       }
 
+      // Events are handed over a batch per network read: every event already parsed when the
+      // loop next yields to I/O goes in one `stream.events`, one machine transition per read
+      // rather than per token. A batch not yet handed over is not lost: the cursor stays
+      // before it.
+      let batch: ResponseStreamEvent[] = [];
+      let flushing: NodeJS.Immediate | undefined;
+      const flush = () => {
+        clearImmediate(flushing);
+        flushing = undefined;
+        if (stopped || batch.length === 0) return;
+        const events = batch;
+        batch = [];
+        send({ type: "stream.events", events });
+      };
+
       (async () => {
         if (!stream) {
           stream = await client.streamFrom(
@@ -271,17 +287,22 @@ export function createRunActors(client: ResponsesClient) {
           lastEventAt = Date.now();
           if (event.kind === "lifecycle" && event.response.status !== "queued") queued = false;
           if (event.kind === "delta") queued = false;
-          send({ type: "stream.event", event });
+          batch.push(event);
           if (event.kind === "terminal") {
+            flush();
             stop();
             return;
           }
+          flushing ??= setImmediate(flush);
         }
+        flush();
         if (!stopped) {
           stop();
           send({ type: "stream.closed" });
         }
       })().catch((err: unknown) => {
+        // What was read before the failure is good: hand it over first.
+        flush();
         if (stopped) return;
         stop();
         send({ type: "stream.failed", failure: classifyClientError(err) });

@@ -43,6 +43,7 @@ import {
   type RunOptions,
   type RunResult,
 } from "./run-types.js";
+import { readBatch } from "./stream-batch.js";
 
 /** Bumped whenever a change of states or context would misread an older snapshot. */
 export const RUN_MACHINE_VERSION = 1;
@@ -199,12 +200,17 @@ export const runMachine = setup({
       params.failure.kind === "replay-expired" || params.failure.kind === "not-streamable",
     isAlreadyFinished: (_, params: { failure: ClientFailure }) =>
       params.failure.kind === "already-finished",
-    isSeenEvent: ({ context }, params: { event: ResponseStreamEvent }) =>
-      context.sequenceNumber !== null && params.event.sequenceNumber <= context.sequenceNumber,
-    isNextEvent: ({ context }, params: { event: ResponseStreamEvent }) =>
-      params.event.sequenceNumber === (context.sequenceNumber ?? -1) + 1,
-    isTerminalEvent: (_, params: { event: ResponseStreamEvent }) =>
-      params.event.kind === "terminal",
+    /** Every event of the batch was processed before (a replay from an earlier cursor). */
+    isReplayedBatch: ({ context }, params: { events: readonly ResponseStreamEvent[] }) => {
+      const reading = readBatch(context.sequenceNumber, params.events);
+      return reading.accepted.length === 0 && reading.end === null;
+    },
+    /** The batch reaches the terminal event in order: the service's verdict. */
+    reachesTerminalEvent: ({ context }, params: { events: readonly ResponseStreamEvent[] }) =>
+      readBatch(context.sequenceNumber, params.events).end?.kind === "terminal",
+    /** The batch skips an event: what follows the gap is not trusted. */
+    reachesGap: ({ context }, params: { events: readonly ResponseStreamEvent[] }) =>
+      readBatch(context.sequenceNumber, params.events).end?.kind === "gap",
     resumesExhausted: ({ context }) => context.resumeAttempts >= context.options.maxResumeAttempts,
     recreatesOnRestore: ({ context }) =>
       context.options.onUnknownCreate === "recreate" && context.request !== null,
@@ -265,31 +271,45 @@ export const runMachine = setup({
         wakeAt: at,
       };
     }),
-    /** Takes one stream event in order: advances the cursor and hands text to consumers. */
-    acceptStreamEvent: enqueueActions(
-      ({ context, enqueue }, params: { event: ResponseStreamEvent }) => {
-        const event = params.event;
-        if (event.kind === "delta") {
-          enqueue.assign({
-            sequenceNumber: event.sequenceNumber,
-            deliveredChars:
-              context.deliveredChars === null ? null : context.deliveredChars + event.text.length,
-            resumeAttempts: 0,
-            attempts: 0,
-          });
-          enqueue.emit({
-            type: "delta",
-            text: event.text,
-            sequenceNumber: event.sequenceNumber,
-            source: "stream",
-          });
-          return;
+    /**
+     * Takes a batch's events in order (replays skipped, up to a gap or the terminal event) and
+     * advances the cursor once. Consecutive deltas are handed to consumers as one piece: what
+     * one network read brought, tagged with its last sequence number (resume after it).
+     */
+    acceptStreamEvents: enqueueActions(
+      ({ context, enqueue }, params: { events: readonly ResponseStreamEvent[] }) => {
+        const { accepted } = readBatch(context.sequenceNumber, params.events);
+        const last = accepted.at(-1);
+        if (!last) return;
+        let delivered = context.deliveredChars;
+        let status = context.status;
+        let text = "";
+        let textEnd = -1;
+        const emitText = () => {
+          if (textEnd < 0) return;
+          enqueue.emit({ type: "delta", text, sequenceNumber: textEnd, source: "stream" });
+          text = "";
+          textEnd = -1;
+        };
+        for (const event of accepted) {
+          if (event.kind === "delta") {
+            if (delivered !== null) delivered += event.text.length;
+            text += event.text;
+            textEnd = event.sequenceNumber;
+          } else if (event.kind === "lifecycle" && event.response.status !== status) {
+            emitText();
+            status = event.response.status;
+            enqueue.emit({ type: "status", status });
+          }
         }
-        enqueue.assign({ sequenceNumber: event.sequenceNumber, resumeAttempts: 0, attempts: 0 });
-        if (event.kind === "lifecycle" && event.response.status !== context.status) {
-          enqueue.assign({ status: event.response.status });
-          enqueue.emit({ type: "status", status: event.response.status });
-        }
+        emitText();
+        enqueue.assign({
+          sequenceNumber: last.sequenceNumber,
+          deliveredChars: delivered,
+          status,
+          resumeAttempts: 0,
+          attempts: 0,
+        });
       },
     ),
     markInterrupted: assign(
@@ -648,30 +668,36 @@ export const runMachine = setup({
         }),
       },
       on: {
-        "stream.event": [
-          { guard: { type: "isSeenEvent", params: ({ event }) => ({ event: event.event }) } },
+        "stream.events": [
+          { guard: { type: "isReplayedBatch", params: batchOf } },
           {
-            guard: { type: "isTerminalEvent", params: ({ event }) => ({ event: event.event }) },
+            guard: { type: "reachesTerminalEvent", params: batchOf },
             target: "done",
             actions: [
+              { type: "acceptStreamEvents", params: batchOf },
               {
                 type: "recordStreamStart",
-                params: ({ event }) => ({ sequenceNumber: event.event.sequenceNumber }),
+                params: ({ event }) => ({
+                  sequenceNumber: terminalEventOf(event.events).sequenceNumber,
+                }),
               },
               {
                 type: "finish",
-                params: ({ event }) => ({ response: terminalResponseOf(event.event) }),
+                params: ({ event }) => ({
+                  response: terminalEventOf(event.events).response,
+                }),
               },
             ],
           },
           {
-            guard: { type: "isNextEvent", params: ({ event }) => ({ event: event.event }) },
-            actions: { type: "acceptStreamEvent", params: ({ event }) => ({ event: event.event }) },
-          },
-          {
+            guard: { type: "reachesGap", params: batchOf },
             target: "interrupted",
-            actions: { type: "markInterrupted", params: { reason: "gap" } },
+            actions: [
+              { type: "acceptStreamEvents", params: batchOf },
+              { type: "markInterrupted", params: { reason: "gap" } },
+            ],
           },
+          { actions: { type: "acceptStreamEvents", params: batchOf } },
         ],
         "stream.closed": {
           target: "interrupted",
@@ -950,9 +976,20 @@ function failureOf(error: unknown): ClientFailure {
   return { kind: "protocol", message: error instanceof Error ? error.message : String(error) };
 }
 
-function terminalResponseOf(event: ResponseStreamEvent): ResponseState {
-  if (event.kind !== "terminal") throw new Error("not a terminal event");
-  return event.response;
+/** A `stream.events` batch, as the params of its guards and actions. */
+function batchOf({ event }: { event: RunEvent }): { events: readonly ResponseStreamEvent[] } {
+  return { events: event.type === "stream.events" ? event.events : [] };
+}
+
+/**
+ * The terminal event of a batch the `reachesTerminalEvent` guard let through (a batch holds at
+ * most one: the stream ends with it).
+ */
+function terminalEventOf(
+  events: readonly ResponseStreamEvent[],
+): Extract<ResponseStreamEvent, { kind: "terminal" }> {
+  for (const event of events) if (event.kind === "terminal") return event;
+  throw new Error("the batch has no terminal event");
 }
 
 /**

@@ -196,7 +196,8 @@ export type RunControlEvent =
 
 /** Events the stream actor sends to the machine. */
 export type StreamActorEvent =
-  | { type: "stream.event"; event: ResponseStreamEvent }
+  /** The events one network read brought, in the order the stream sent them. */
+  | { type: "stream.events"; events: readonly ResponseStreamEvent[] }
   | { type: "stream.closed" }
   | { type: "stream.failed"; failure: ClientFailure }
   | { type: "stream.stalled"; reason: "stalled" | "no-first-event" }
@@ -207,10 +208,13 @@ export type RunEvent = RunControlEvent | StreamActorEvent;
 /** Events a run emits to its consumers (`actor.on(type, handler)`). */
 export type RunEmitted =
   | {
-      /** Output text, in order, each piece exactly once. */
+      /**
+       * Output text, in order, each piece exactly once: the consecutive delta events of one
+       * network read, or the growth polling found.
+       */
       type: "delta";
       text: string;
-      /** Stream events carry their sequence number; text found by polling has none. */
+      /** The last stream event the piece covers; text found by polling has none. */
       sequenceNumber?: number;
       source: "stream" | "poll" | "final";
     }

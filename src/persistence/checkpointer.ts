@@ -5,7 +5,8 @@
  * - A change of top-level state, of the service's status or of the response id is saved at
  *   once: the response id the moment it is known, every interruption, the result.
  * - Within a state (a stream delivering deltas) saves are throttled to every `everyEvents`
- *   snapshots or `everyMs` milliseconds, whichever comes first.
+ *   events (stream events the cursor moved past; other snapshots count one each) or `everyMs`
+ *   milliseconds, whichever comes first.
  * - Writes never overlap; while one is in flight, later snapshots collapse into one next write.
  * - A save holds the cursor, never the text, so its size does not grow with the answer.
  */
@@ -15,7 +16,10 @@ import type { RunStore } from "../services/stores/run-store.js";
 import { type PersistedRun, toEnvelope } from "./envelope.js";
 
 export interface CheckpointOptions {
-  /** Save after this many snapshots within one state (default 500). */
+  /**
+   * Save after this many events within one state (default 500): stream events the cursor moved
+   * past, whatever the batches they came in; any other change of snapshot counts one.
+   */
   everyEvents: number;
   /** ...or this long after the first unsaved one (default 250 ms). */
   everyMs: number;
@@ -40,6 +44,7 @@ export class Checkpointer {
   #subscription: Subscription | undefined;
   #lastStateKey: string | undefined;
   #unsaved = 0;
+  #lastSequence: number | null = null;
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> | undefined;
   #dirty = false;
@@ -80,10 +85,15 @@ export class Checkpointer {
     const key = `${snapshot.status}:${top}:${snapshot.context.status}:${snapshot.context.responseId}`;
     if (key !== this.#lastStateKey) {
       this.#lastStateKey = key;
+      this.#lastSequence = snapshot.context.sequenceNumber;
       this.#saveNow();
       return;
     }
-    this.#unsaved++;
+    const sequence = snapshot.context.sequenceNumber;
+    const moved =
+      sequence !== null && this.#lastSequence !== null ? sequence - this.#lastSequence : 0;
+    this.#lastSequence = sequence;
+    this.#unsaved += moved > 0 ? moved : 1;
     if (this.#unsaved >= this.#options.everyEvents) {
       this.#saveNow();
     } else if (this.#timer === undefined) {

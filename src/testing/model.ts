@@ -6,7 +6,7 @@
  * `ResponseState` outputs and `ClientFailure` errors.
  *
  * The stream a run reads is modelled after the emulator's event schedule (see
- * {@link streamSchedule}), so that every `stream.event` of a path names the very event the
+ * {@link streamSchedule}), so that every `stream.events` of a path names the very event the
  * emulator sends at that sequence number, and a path can be replayed against it step by step
  * (`createPathRunner` in `./path-runner.ts`).
  */
@@ -307,12 +307,12 @@ export function modelEvents(config: RunModelConfig): (snapshot: RunSnapshot) => 
       if (stuck && context.status === "queued") return [...events, { type: "watchdog.queued" }];
       const cursor = context.sequenceNumber ?? -1;
       const next = schedule[cursor + 1];
-      if (next) events.push({ type: "stream.event", event: next });
+      if (next) events.push({ type: "stream.events", events: [next] });
       const skipped = schedule[cursor + 2];
       if (skipped && skipped.kind !== "terminal")
-        events.push({ type: "stream.event", event: skipped });
+        events.push({ type: "stream.events", events: [skipped] });
       const seen = schedule[cursor];
-      if (seen) events.push({ type: "stream.event", event: seen });
+      if (seen) events.push({ type: "stream.events", events: [seen] });
       events.push(
         { type: "stream.closed" },
         { type: "stream.failed", failure: { ...MODEL_FAILURES.connection } },
@@ -583,7 +583,7 @@ function toPath(
   };
 }
 
-/** `poll done (in_progress)`, `create error (rate-limited)`, `stream.event #3 delta`… */
+/** `poll done (in_progress)`, `create error (rate-limited)`, `stream.events [#3 delta]`… */
 export function describeEvent(event: RunModelEvent): string {
   const doneMatch = /^xstate\.done\.actor\.(.+)$/.exec(event.type);
   if (doneMatch) {
@@ -596,9 +596,9 @@ export function describeEvent(event: RunModelEvent): string {
   const errorMatch = /^xstate\.error\.actor\.(.+)$/.exec(event.type);
   if (errorMatch)
     return `${errorMatch[1]} error (${(event as { error: ClientFailure }).error.kind})`;
-  if (event.type === "stream.event") {
-    const e = (event as { event: ResponseStreamEvent }).event;
-    return `stream.event #${e.sequenceNumber} ${e.kind}`;
+  if (event.type === "stream.events") {
+    const e = streamedEvent(event);
+    return `stream.events [#${e.sequenceNumber} ${e.kind}]`;
   }
   return event.type;
 }
@@ -761,4 +761,15 @@ export function pathSnapshots(path: RunTestPath): RunSnapshot[] {
 /** The model's initial snapshot (pure: nothing is started). */
 export function initialSnapshot(config: RunModelConfig): RunSnapshot {
   return initialTransition(runMachine, modelInput(config))[0] as RunSnapshot;
+}
+
+/**
+ * The one event a model's `stream.events` step carries (the model reads a stream an event at a
+ * time; a live stream hands over as many as one network read brings).
+ */
+export function streamedEvent(event: RunModelEvent): ResponseStreamEvent {
+  const events = (event as { events?: readonly ResponseStreamEvent[] }).events;
+  const only = events?.length === 1 ? events[0] : undefined;
+  if (!only) throw new Error(`${event.type} does not carry exactly one stream event`);
+  return only;
 }

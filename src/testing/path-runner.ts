@@ -6,7 +6,7 @@
  * reaches the step that names its outcome; the step then arms the emulator (fault rules,
  * generation scripts) so that the real call returns that outcome, and releases it. The machine's
  * timers (`sleepUntil`) are gated the same way, so a path decides when a backoff or the
- * deadline ends; streams are read one event per `stream.event` step. After each step the
+ * deadline ends; streams are read one event per `stream.events` step. After each step the
  * runner checks that the live actor processed that event, took the transitions the model
  * took, and is in the state the model says.
  *
@@ -46,6 +46,7 @@ import {
   type RunSnapshot,
   type RunTestPath,
   stateIdsOf,
+  streamedEvent,
 } from "./model.js";
 
 /** What replaying one path found. */
@@ -507,7 +508,7 @@ class PathExecution {
       this.#actor?.send(event as never);
     } else if (type.startsWith("xstate.done.actor.") || type.startsWith("xstate.error.actor.")) {
       await this.#settleActor(index, event);
-    } else if (type === "stream.event") {
+    } else if (type === "stream.events") {
       this.#streamEvent(event, previous);
     } else if (type === "stream.closed") {
       this.#scripted.push(
@@ -609,7 +610,7 @@ class PathExecution {
   }
 
   #streamEvent(event: RunModelEvent, previous: RunSnapshot | undefined): void {
-    const wanted = (event as { event: ResponseStreamEvent }).event;
+    const wanted = streamedEvent(event);
     const cursor = previous?.context.sequenceNumber ?? this.#initialCursor();
     const stream = this.#stream;
     if (!stream) throw new StepError("no open stream to drive");
@@ -792,8 +793,8 @@ class PathExecution {
     for (let i = this.#stepIndex + 1; i < steps.length; i++) {
       const step = steps[i];
       if (!step) return;
-      if (step.event.type === "stream.event") {
-        const seq = (step.event as { event: ResponseStreamEvent }).event.sequenceNumber;
+      if (step.event.type === "stream.events") {
+        const seq = streamedEvent(step.event).sequenceNumber;
         if (seq === cursor + 1) pulled += 1;
         else if (seq > cursor + 1) pulled += 2;
         cursor = Math.max(cursor, seq);
@@ -928,8 +929,8 @@ function choosePacing(path: RunTestPath): Pacing {
       if (status === "cancelled") pending = true;
       if (status === "completed") completed = true;
     }
-    if (event.type === "stream.event") {
-      const streamed = (event as { event: ResponseStreamEvent }).event;
+    if (event.type === "stream.events") {
+      const streamed = streamedEvent(event);
       maxSeq = Math.max(maxSeq, streamed.sequenceNumber);
       if (streamed.kind === "terminal") completed = true;
     }

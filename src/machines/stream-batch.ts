@@ -1,0 +1,48 @@
+/**
+ * How a batch of stream events meets the run's cursor. The stream actor hands the machine every
+ * event one network read brought as one `stream.events` batch (one transition per read, not per
+ * token); this decides, in order, which events are taken and why the batch stops.
+ */
+import type { ResponseStreamEvent } from "../services/responses-client.js";
+
+/** A batch read against the cursor. */
+export interface BatchReading {
+  /** The events that continue the cursor without ending the stream, in order. */
+  accepted: ResponseStreamEvent[];
+  /**
+   * What stopped the reading: the in-order terminal event (the service's verdict), a gap (an
+   * event after a missing one: the rest is not trusted), or nothing (every event was read).
+   */
+  end:
+    | { kind: "terminal"; event: Extract<ResponseStreamEvent, { kind: "terminal" }> }
+    | {
+        kind: "gap";
+      }
+    | null;
+}
+
+/**
+ * Reads `events` after `cursor` (the last sequence number processed, null before the first):
+ * events at or before the cursor are replays and skipped, the next one is taken, a later one
+ * is a gap. Reading stops at a gap or at the terminal event.
+ *
+ * @example
+ * ```ts
+ * readBatch(3, [e3, e4, e6]); // { accepted: [e4], end: { kind: "gap" } }
+ * ```
+ */
+export function readBatch(
+  cursor: number | null,
+  events: readonly ResponseStreamEvent[],
+): BatchReading {
+  const accepted: ResponseStreamEvent[] = [];
+  let last = cursor ?? -1;
+  for (const event of events) {
+    if (event.sequenceNumber <= last) continue;
+    if (event.sequenceNumber !== last + 1) return { accepted, end: { kind: "gap" } };
+    if (event.kind === "terminal") return { accepted, end: { kind: "terminal", event } };
+    accepted.push(event);
+    last = event.sequenceNumber;
+  }
+  return { accepted, end: null };
+}
