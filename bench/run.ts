@@ -4,7 +4,7 @@
  * over interleaved rounds (the machine is shared and noisy). The emulator always runs in a child
  * process of its own, and each polling round in a fresh worker process.
  *
- * 1. Streaming: deltas per second through `startRun({ stream: true })` vs the raw SDK stream
+ * 1. Streaming: text events per second through `startRun({ stream: true })` vs the raw SDK stream
  *    (live from the create call; and, as a purely client-bound check, a replay of a finished
  *    response).
  * 2. Polling at scale: heap per run, event-loop delay p99 and CPU per poll, 1,000 and 10,000
@@ -112,7 +112,8 @@ function pairedRatio(a: readonly number[], b: readonly number[]): number {
   return median(a.map((value, i) => value / (b[i] as number)));
 }
 
-const rate = (pass: StreamPass): number => (pass.deltas * 1000) / pass.ms;
+/** Text events per second (a baton pass carries the same events as the raw one, fewer pieces). */
+const rate = (pass: StreamPass): number => (pass.events * 1000) / pass.ms;
 
 // --- 1 + 3b: streaming, with and without checkpoints ------------------------------------------
 
@@ -128,14 +129,14 @@ async function streamingSection(): Promise<void> {
     const input = "bench stream";
     // Warm-up (JIT, connections) and the reference text.
     const reference = await rawStream(client, input);
-    check(reference.deltas === CONFIG.streamDeltas, `raw stream had ${reference.deltas} deltas`);
-    await batonStream(client, input);
+    check(reference.events === CONFIG.streamDeltas, `raw stream had ${reference.events} deltas`);
+    const events = reference.events;
+    await batonStream(client, input, events);
     const memory = new CountingStore(new MemoryRunStore());
     const file = new CountingStore(new FileRunStore(directory));
     const passes: Record<string, StreamPass[]> = { raw: [], baton: [], memory: [], file: [] };
     const timed = (name: string, pass: () => Promise<StreamPass>) => async () => {
       const result = await pass();
-      check(result.deltas === CONFIG.streamDeltas, `${name}: ${result.deltas} deltas`);
       check(result.text === reference.text, `${name}: the text differs from the raw stream's`);
       passes[name]?.push(result);
       return rate(result);
@@ -145,9 +146,9 @@ async function streamingSection(): Promise<void> {
       CONFIG.streamRounds,
       {
         raw: timed("raw", () => rawStream(client, input)),
-        baton: timed("baton", () => batonStream(client, input)),
-        memory: timed("memory", () => batonStream(client, input, { store: memory })),
-        file: timed("file", () => batonStream(client, input, { store: file })),
+        baton: timed("baton", () => batonStream(client, input, events)),
+        memory: timed("memory", () => batonStream(client, input, events, { store: memory })),
+        file: timed("file", () => batonStream(client, input, events, { store: file })),
       },
       (i, s) =>
         log(
@@ -158,10 +159,10 @@ async function streamingSection(): Promise<void> {
     const rawCpuShare = median((passes.raw ?? []).map((p) => p.cpuMs / p.ms));
     const batonCpuShare = median((passes.baton ?? []).map((p) => p.cpuMs / p.ms));
     const cpuPerDelta = (list: StreamPass[] | undefined) =>
-      median((list ?? []).map((p) => (p.cpuMs * 1000) / p.deltas));
+      median((list ?? []).map((p) => (p.cpuMs * 1000) / p.events));
     figures.push({
       name: `Streaming, live (${CONFIG.streamDeltas.toLocaleString("en-US")} deltas)`,
-      unit: "deltas/s",
+      unit: "text events/s",
       baseline: median(samples.raw),
       baton: median(samples.baton),
       ratioOf: "baton / raw",
@@ -169,19 +170,21 @@ async function streamingSection(): Promise<void> {
       goal: ">= 0.95",
       met: pairedRatio(samples.baton, samples.raw) >= 0.95,
       note:
-        `client CPU per delta: raw ${cpuPerDelta(passes.raw).toFixed(1)} µs, baton ` +
+        `client CPU per text event: raw ${cpuPerDelta(passes.raw).toFixed(1)} µs, baton ` +
         `${cpuPerDelta(passes.baton).toFixed(1)} µs; share of wall time on CPU: raw ` +
-        `${rawCpuShare.toFixed(2)}, baton ${batonCpuShare.toFixed(2)}`,
+        `${rawCpuShare.toFixed(2)}, baton ${batonCpuShare.toFixed(2)}; baton handed the ` +
+        `${CONFIG.streamDeltas} text events over in ${median((passes.baton ?? []).map((p) => p.pieces))} ` +
+        "pieces (median; one per batch of events received by the time the event loop comes round)",
     });
     figures.push({
-      name: "Streaming, live: client CPU per delta",
+      name: "Streaming, live: client CPU per text event",
       unit: "µs",
       baseline: cpuPerDelta(passes.raw),
       baton: cpuPerDelta(passes.baton),
       ratioOf: "baton / raw",
       ratio: pairedRatio(
-        (passes.baton ?? []).map((p) => p.cpuMs / p.deltas),
-        (passes.raw ?? []).map((p) => p.cpuMs / p.deltas),
+        (passes.baton ?? []).map((p) => p.cpuMs / p.events),
+        (passes.raw ?? []).map((p) => p.cpuMs / p.events),
       ),
       note: "process.cpuUsage() over the pass: less sensitive to other processes than wall time",
     });
@@ -194,7 +197,7 @@ async function streamingSection(): Promise<void> {
       const ratio = pairedRatio(samples[key], samples.baton);
       figures.push({
         name: `Streaming with checkpoints (${name}, default throttle)`,
-        unit: "deltas/s",
+        unit: "text events/s",
         baseline: median(samples.baton),
         baton: median(samples[key]),
         ratioOf: "saving / no saving",
@@ -227,36 +230,36 @@ async function streamingSection(): Promise<void> {
       replayPasses[name]?.push(result);
       return rate(result);
     };
-    await batonReplay(client, reference.responseId);
+    await batonReplay(client, reference.responseId, events);
     log(`streaming replay: ${CONFIG.streamRounds} rounds`);
     const replay = await interleave(
       CONFIG.streamRounds,
       {
         raw: replayed("raw", () => rawReplay(client, reference.responseId)),
-        baton: replayed("baton", () => batonReplay(client, reference.responseId)),
+        baton: replayed("baton", () => batonReplay(client, reference.responseId, events)),
       },
       (i, s) => log(`  round ${i + 1}: raw ${s.raw.toFixed(0)}/s, baton ${s.baton.toFixed(0)}/s`),
     );
     figures.push({
       name: "Streaming, replay of a finished response (client-bound)",
-      unit: "deltas/s",
+      unit: "text events/s",
       baseline: median(replay.raw),
       baton: median(replay.baton),
       ratioOf: "baton / raw",
       ratio: pairedRatio(replay.baton, replay.raw),
       note:
-        `client CPU per delta: raw ${cpuPerDelta(replayPasses.raw).toFixed(1)} µs, baton ` +
+        `client CPU per text event: raw ${cpuPerDelta(replayPasses.raw).toFixed(1)} µs, baton ` +
         `${cpuPerDelta(replayPasses.baton).toFixed(1)} µs`,
     });
     figures.push({
-      name: "Streaming, replay: client CPU per delta",
+      name: "Streaming, replay: client CPU per text event",
       unit: "µs",
       baseline: cpuPerDelta(replayPasses.raw),
       baton: cpuPerDelta(replayPasses.baton),
       ratioOf: "baton / raw",
       ratio: pairedRatio(
-        (replayPasses.baton ?? []).map((p) => p.cpuMs / p.deltas),
-        (replayPasses.raw ?? []).map((p) => p.cpuMs / p.deltas),
+        (replayPasses.baton ?? []).map((p) => p.cpuMs / p.events),
+        (replayPasses.raw ?? []).map((p) => p.cpuMs / p.events),
       ),
     });
     details.streamingReplay = {

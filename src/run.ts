@@ -38,9 +38,9 @@ import type { RunStore } from "./services/stores/run-store.js";
 export type ClientLike = Pick<OpenAI, "responses"> | ResponsesClient;
 
 /**
- * One piece of output text, as a consumer receives it. A streamed piece holds the text of the
- * consecutive delta events one network read brought: one token while the model is slower than
- * the reader, many when events come faster (a replay, a backlog after a pause).
+ * One piece of output text, as a consumer receives it. A streamed piece holds the text of
+ * consecutive delta events received together: one token while the model is slower than the
+ * reader, up to a few hundred when events come faster (a replay, a backlog after a pause).
  */
 export interface RunDelta {
   text: string;

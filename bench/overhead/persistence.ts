@@ -53,9 +53,9 @@ export async function detachedRun(
     store,
   });
   await new Promise<void>((resolve) => {
-    let seen = 0;
-    const subscription = run.on("delta", () => {
-      if (++seen === deltasBefore) {
+    // Deltas come in pieces of several events: wait until they cover event `deltasBefore`.
+    const subscription = run.on("delta", (delta) => {
+      if ((delta.sequenceNumber ?? 0) >= deltasBefore) {
         subscription.unsubscribe();
         resolve();
       }

@@ -27,7 +27,15 @@ export function describe(result: RunResult): string {
 export interface StreamPass {
   responseId: string;
   ms: number;
-  deltas: number;
+  /**
+   * Text events (`response.output_text.delta`) the stream carried: what rates are per. The raw
+   * loop counts them; a baton pass is given the raw count of the same text (its caller checks
+   * the text is identical), since baton hands over the text of events received together as one
+   * piece.
+   */
+  events: number;
+  /** Pieces the consumer received (raw: one per event; baton: one per batch received). */
+  pieces: number;
   text: string;
   /** Process CPU (user + system) spent during the pass, ms. */
   cpuMs: number;
@@ -60,7 +68,14 @@ export async function rawStream(client: OpenAI, input: string): Promise<StreamPa
   const ms = now() - start;
   const used = process.cpuUsage(cpu);
   check(status === "completed", `the raw stream ended without response.completed (${status})`);
-  return { responseId, ms, deltas, text, cpuMs: (used.user + used.system) / 1000 };
+  return {
+    responseId,
+    ms,
+    events: deltas,
+    pieces: deltas,
+    text,
+    cpuMs: (used.user + used.system) / 1000,
+  };
 }
 
 /** Raw replay of a finished response: `retrieve(id, { stream: true, starting_after: 0 })`. */
@@ -85,11 +100,22 @@ export async function rawReplay(client: OpenAI, responseId: string): Promise<Str
   const ms = now() - start;
   const used = process.cpuUsage(cpu);
   check(status === "completed", `the raw replay ended without response.completed (${status})`);
-  return { responseId, ms, deltas, text, cpuMs: (used.user + used.system) / 1000 };
+  return {
+    responseId,
+    ms,
+    events: deltas,
+    pieces: deltas,
+    text,
+    cpuMs: (used.user + used.system) / 1000,
+  };
 }
 
 /** The same replay through baton: `rehydrateRun` from a token whose cursor is event 0. */
-export async function batonReplay(client: OpenAI, responseId: string): Promise<StreamPass> {
+export async function batonReplay(
+  client: OpenAI,
+  responseId: string,
+  textEvents: number,
+): Promise<StreamPass> {
   const cpu = process.cpuUsage();
   const start = now();
   const token = encodeContinuationToken({ responseId, sequenceNumber: 0 });
@@ -105,7 +131,14 @@ export async function batonReplay(client: OpenAI, responseId: string): Promise<S
   const used = process.cpuUsage(cpu);
   check(result.outcome === "completed", `a baton replay ended ${describe(result)}`);
   check(result.text === text, "baton's replayed deltas do not add up to its result's text");
-  return { responseId, ms, deltas, text, cpuMs: (used.user + used.system) / 1000 };
+  return {
+    responseId,
+    ms,
+    events: textEvents,
+    pieces: deltas,
+    text,
+    cpuMs: (used.user + used.system) / 1000,
+  };
 }
 
 /** A store that counts its saves (the checkpointer's count is private to the run). */
@@ -131,6 +164,7 @@ export class CountingStore implements RunStore {
 export async function batonStream(
   client: OpenAI,
   input: string,
+  textEvents: number,
   host: { store?: RunStore; checkpoint?: Partial<CheckpointOptions> } = {},
 ): Promise<StreamPass> {
   const cpu = process.cpuUsage();
@@ -150,7 +184,8 @@ export async function batonStream(
   return {
     responseId: result.responseId ?? "",
     ms,
-    deltas,
+    events: textEvents,
+    pieces: deltas,
     text,
     cpuMs: (used.user + used.system) / 1000,
   };

@@ -24,6 +24,11 @@ import type { StreamActorEvent } from "./run-types.js";
 
 /** The longest single `setTimeout` Node accepts; longer waits are chained. */
 const MAX_TIMER_MS = 2_147_483_647;
+/**
+ * The most events handed to the machine at once: bounds how long a backlog (a replay of a long
+ * answer) holds back its first text, and the size of one delta.
+ */
+const MAX_STREAM_BATCH = 256;
 /** An opened stream not picked up by the streaming state within this time is closed. */
 const PARKED_STREAM_TTL_MS = 30_000;
 
@@ -257,11 +262,14 @@ export function createRunActors(client: ResponsesClient) {
         );
       }
 
-      // Events are handed over a batch per network read: every event already parsed when the
-      // loop next yields to I/O goes in one `stream.events`, one machine transition per read
-      // rather than per token. A batch not yet handed over is not lost: the cursor stays
+      // Events are handed over in batches: every event already received when the event loop
+      // comes round goes in one `stream.events`, one machine transition per batch rather than
+      // per token. While the model is slower than the reader that is one event per batch. A
+      // backlog (a replay) is cut in batches of 1, 2, 4 … up to MAX_STREAM_BATCH events, so the
+      // first text is not held back. A batch not yet handed over is not lost: the cursor stays
       // before it.
       let batch: ResponseStreamEvent[] = [];
+      let batchLimit = 1;
       let flushing: NodeJS.Immediate | undefined;
       const flush = () => {
         clearImmediate(flushing);
@@ -293,7 +301,12 @@ export function createRunActors(client: ResponsesClient) {
             stop();
             return;
           }
-          flushing ??= setImmediate(flush);
+          if (batch.length >= batchLimit) {
+            batchLimit = Math.min(batchLimit * 2, MAX_STREAM_BATCH);
+            flush();
+          } else {
+            flushing ??= setImmediate(flush);
+          }
         }
         flush();
         if (!stopped) {

@@ -273,8 +273,8 @@ export const runMachine = setup({
     }),
     /**
      * Takes a batch's events in order (replays skipped, up to a gap or the terminal event) and
-     * advances the cursor once. Consecutive deltas are handed to consumers as one piece: what
-     * one network read brought, tagged with its last sequence number (resume after it).
+     * advances the cursor once. Consecutive deltas are handed to consumers as one piece, tagged
+     * with its last sequence number (resume after it).
      */
     acceptStreamEvents: enqueueActions(
       ({ context, enqueue }, params: { events: readonly ResponseStreamEvent[] }) => {

@@ -196,7 +196,7 @@ export type RunControlEvent =
 
 /** Events the stream actor sends to the machine. */
 export type StreamActorEvent =
-  /** The events one network read brought, in the order the stream sent them. */
+  /** Events received together (one or more), in the order the stream sent them. */
   | { type: "stream.events"; events: readonly ResponseStreamEvent[] }
   | { type: "stream.closed" }
   | { type: "stream.failed"; failure: ClientFailure }
@@ -209,8 +209,8 @@ export type RunEvent = RunControlEvent | StreamActorEvent;
 export type RunEmitted =
   | {
       /**
-       * Output text, in order, each piece exactly once: the consecutive delta events of one
-       * network read, or the growth polling found.
+       * Output text, in order, each piece exactly once: consecutive delta events received
+       * together, or the growth polling found.
        */
       type: "delta";
       text: string;

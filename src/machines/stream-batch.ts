@@ -1,6 +1,6 @@
 /**
- * How a batch of stream events meets the run's cursor. The stream actor hands the machine every
- * event one network read brought as one `stream.events` batch (one transition per read, not per
+ * How a batch of stream events meets the run's cursor. The stream actor hands the machine the
+ * events received together as one `stream.events` batch (one transition per batch, not per
  * token); this decides, in order, which events are taken and why the batch stops.
  */
 import type { ResponseStreamEvent } from "../services/responses-client.js";

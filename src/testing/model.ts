@@ -765,7 +765,7 @@ export function initialSnapshot(config: RunModelConfig): RunSnapshot {
 
 /**
  * The one event a model's `stream.events` step carries (the model reads a stream an event at a
- * time; a live stream hands over as many as one network read brings).
+ * time; a live stream hands over the events received together).
  */
 export function streamedEvent(event: RunModelEvent): ResponseStreamEvent {
   const events = (event as { events?: readonly ResponseStreamEvent[] }).events;
