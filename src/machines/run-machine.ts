@@ -8,14 +8,18 @@
  * Design rules (see docs/xstate-notes in the project's shared material):
  * - Everything needed to carry on is in context: the response id, the cursor (last sequence
  *   number processed) and absolute deadlines. Invokes take their input from context.
- * - No `after`: every wait is the `sleepUntil` actor with an absolute deadline, so a restored
- *   run waits only the time left.
+ * - Waits are `after` transitions whose delay (`untilWake`) is computed from an absolute time
+ *   in context: XState drops `after` timers on restore, and the restored state's re-entry
+ *   arms them again for the time left. A delayed transition, not a child actor: a child costs
+ *   about 2.5 KB, and thousands of polling runs spend their life waiting.
+ * - The overall deadline is a `sleepUntil` child with an absolute input, spawned only when the
+ *   run has a deadline; restored with the snapshot.
  * - Restoring does not restart stale children: `restoreRunActor` drops them and sends
  *   `run.restored`, which each state answers by starting its work again from context.
  * - Every actor is registered by name and invoked with an explicit id, so that
  *   `machine.provide({ actors: createRunActors(client) })` swaps the client.
  */
-import { and, assign, emit, enqueueActions, setup } from "xstate";
+import { and, assign, type DoneActorEvent, emit, enqueueActions, setup } from "xstate";
 import {
   type ClientFailure,
   isTransient,
@@ -44,6 +48,9 @@ import {
   type RunResult,
 } from "./run-types.js";
 import { readBatch } from "./stream-batch.js";
+
+/** The longest delay a timer takes (Node fires longer ones at once); a wait is re-armed past it. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** Bumped whenever a change of states or context would misread an older snapshot. */
 export const RUN_MACHINE_VERSION = 1;
@@ -158,7 +165,9 @@ const createFailed = [
 export const runMachine = setup({
   types: {
     context: {} as RunContext,
-    events: {} as RunEvent,
+    // The deadline child is spawned (only runs with a deadline have one), so its done event is
+    // declared here rather than inferred from an invoke.
+    events: {} as RunEvent | DoneActorEvent<void, "deadline">,
     input: {} as RunInput,
     output: {} as RunResult,
     emitted: {} as RunEmitted,
@@ -215,7 +224,19 @@ export const runMachine = setup({
     recreatesOnRestore: ({ context }) =>
       context.options.onUnknownCreate === "recreate" && context.request !== null,
   },
+  delays: {
+    /** Until `wakeAt` (absolute): a restored state waits only the time left. */
+    untilWake: ({ context }) =>
+      context.wakeAt === null
+        ? MAX_TIMER_MS
+        : Math.min(Math.max(0, context.wakeAt - Date.now()), MAX_TIMER_MS),
+  },
   actions: {
+    /** A run with a deadline gets its timer (a child: it must survive a restore). */
+    armDeadline: enqueueActions(({ context, enqueue }) => {
+      if (context.deadlineAt === null) return;
+      enqueue.spawnChild("sleepUntil", { id: "deadline", input: { until: context.deadlineAt } });
+    }),
     /** The response id is known: keep it (the moment to persist), drop the request. */
     recordCreated: enqueueActions(({ context, enqueue }, params: { response: ResponseState }) => {
       const now = Date.now();
@@ -403,11 +424,9 @@ export const runMachine = setup({
     return context.result;
   },
   // The overall deadline: one timer for the whole run, restored with its absolute input.
-  invoke: {
-    id: "deadline",
-    src: "sleepUntil",
-    input: ({ context }) => ({ until: context.deadlineAt }),
-    onDone: [
+  entry: "armDeadline",
+  on: {
+    "xstate.done.actor.deadline": [
       {
         guard: "deadlineCancels",
         target: ".cancelling",
@@ -541,11 +560,11 @@ export const runMachine = setup({
               actions: { type: "giveUp", params: { reason: "deadline" } },
             },
           },
-          invoke: {
-            id: "createBackoff",
-            src: "sleepUntil",
-            input: ({ context }) => ({ until: context.wakeAt }),
-            onDone: [{ guard: "isStreamMode", target: "creatingStream" }, { target: "creating" }],
+          after: {
+            untilWake: [
+              { guard: "isStreamMode", target: "creatingStream" },
+              { target: "creating" },
+            ],
           },
         },
       },
@@ -561,12 +580,7 @@ export const runMachine = setup({
       initial: "waiting",
       states: {
         waiting: {
-          invoke: {
-            id: "pollWait",
-            src: "sleepUntil",
-            input: ({ context }) => ({ until: context.wakeAt }),
-            onDone: "fetching",
-          },
+          after: { untilWake: "fetching" },
         },
         fetching: {
           invoke: {
@@ -758,12 +772,7 @@ export const runMachine = setup({
               { type: "emitSegment", params: { kind: "poll-fallback", startingAfter: null } },
             ],
           },
-          invoke: {
-            id: "resumeBackoff",
-            src: "sleepUntil",
-            input: ({ context }) => ({ until: context.wakeAt }),
-            onDone: "#run.resumed",
-          },
+          after: { untilWake: "#run.resumed" },
           on: { "run.disconnect": "detached" },
         },
         detached: {
@@ -893,12 +902,7 @@ export const runMachine = setup({
           },
         },
         backoff: {
-          invoke: {
-            id: "cancelBackoff",
-            src: "sleepUntil",
-            input: ({ context }) => ({ until: context.wakeAt }),
-            onDone: "requesting",
-          },
+          after: { untilWake: "requesting" },
         },
         /** Read the final state: cancel raced with completion, or the cancel is still landing. */
         confirming: {

@@ -8,7 +8,8 @@
  *   inside another composite is drawn at that composite (Mermaid cannot link states of
  *   different composites), and the label says which state it enters when that is not the
  *   composite's initial one (`to detached`).
- * - Labels are the event (`xstate.done.actor.poll` reads `poll done`) and the guard in brackets;
+ * - Labels are the event (`xstate.done.actor.poll` reads `poll done`, a delayed transition
+ *   `after untilWake`) and the guard in brackets;
  *   transitions between the same two states share one arrow, their labels joined by ` / `.
  * - Targetless transitions (actions only, the state does not change) are left out.
  * - Transitions of the machine's root (the overall deadline) start from `any state`.
@@ -33,6 +34,8 @@ function eventLabel(eventType: string): string {
   if (done) return `${done[1]} done`;
   const error = /^xstate\.error\.actor\.(.+)$/.exec(eventType);
   if (error) return `${error[1]} error`;
+  const after = /^xstate\.after\.([^.]+)\./.exec(eventType);
+  if (after) return `after ${after[1]}`;
   return eventType === "" ? "always" : eventType;
 }
 

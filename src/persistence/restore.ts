@@ -7,7 +7,13 @@
  * restored actor is sent `run.restored`, which each state answers by starting its work again
  * with fresh input from context.
  */
-import { type Actor, createActor, type InspectionEvent, type Snapshot } from "xstate";
+import {
+  type Actor,
+  type ActorOptions,
+  createActor,
+  type InspectionEvent,
+  type Snapshot,
+} from "xstate";
 import type { RunMachine } from "../machines/run-machine.js";
 import type { PersistedRunSnapshot } from "./envelope.js";
 
@@ -24,7 +30,11 @@ const RESTARTABLE_CHILDREN = new Set(["deadline"]);
 export function restoreRunActor(
   machine: RunMachine,
   snapshot: PersistedRunSnapshot,
-  options: { inspect?: (event: InspectionEvent) => void } = {},
+  options: {
+    inspect?: (event: InspectionEvent) => void;
+    /** The clock of XState's delayed transitions (tests drive it). */
+    clock?: ActorOptions<RunMachine>["clock"];
+  } = {},
 ): Actor<RunMachine> {
   const children = Object.fromEntries(
     Object.entries(snapshot.children ?? {}).filter(([id]) => RESTARTABLE_CHILDREN.has(id)),
@@ -35,6 +45,7 @@ export function restoreRunActor(
     // createActor requires `input` even when restoring (statelyai/xstate#4915); it is unused.
     input: { runId: snapshot.context.runId, mode: snapshot.context.mode, responseId: "" },
     ...(options.inspect ? { inspect: options.inspect } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   actor.start();
   if (actor.getSnapshot().status === "active") actor.send({ type: "run.restored" });

@@ -73,7 +73,8 @@ const logic: ModelLogic = Object.create(runMachine, {
 export type RunModelEvent =
   | RunEvent
   | { type: `xstate.done.actor.${string}`; output?: unknown }
-  | { type: `xstate.error.actor.${string}`; error: ClientFailure };
+  | { type: `xstate.error.actor.${string}`; error: ClientFailure }
+  | { type: `xstate.after.${string}` };
 
 /** The knobs of a model: which configuration of the run machine the paths explore. */
 export interface RunModelConfig {
@@ -247,6 +248,10 @@ const done = (id: string, output?: unknown): RunModelEvent =>
   ({ type: `xstate.done.actor.${id}`, output }) as RunModelEvent;
 const error = (id: string, failure: ClientFailure): RunModelEvent =>
   ({ type: `xstate.error.actor.${id}`, error: { ...failure } }) as RunModelEvent;
+/** The `untilWake` delay of the state `stateId` (`run.polling.waiting`) running out. */
+const wake = (stateId: string): RunModelEvent => ({
+  type: `xstate.after.untilWake.${stateId}`,
+});
 
 /**
  * The events a run in `snapshot` can meet under `config`, with payloads. Only events that can
@@ -283,14 +288,14 @@ export function modelEvents(config: RunModelConfig): (snapshot: RunSnapshot) => 
         events.push(error("createStream", f.rateLimited), error("createStream", f.server));
         events.push(error("createStream", f.rejected));
       } else {
-        events.push(done("createBackoff"));
+        events.push(wake("run.started.backoff"));
       }
       return events;
     }
     if (is("polling")) {
       events.push({ type: "run.cancel" }, { type: "run.restored" });
       if (is({ polling: "waiting" })) {
-        events.push(done("pollWait"));
+        events.push(wake("run.polling.waiting"));
       } else if (stuck) {
         events.push(done("poll", { response: created("queued") }));
         events.push(error("poll", MODEL_FAILURES.server));
@@ -326,7 +331,7 @@ export function modelEvents(config: RunModelConfig): (snapshot: RunSnapshot) => 
     if (is("interrupted")) {
       events.push({ type: "run.cancel" }, { type: "run.restored" });
       if (is({ interrupted: "backoff" })) {
-        events.push(done("resumeBackoff"), { type: "run.disconnect" });
+        events.push(wake("run.interrupted.backoff"), { type: "run.disconnect" });
       } else {
         events.push({ type: "run.resume" });
       }
@@ -356,7 +361,7 @@ export function modelEvents(config: RunModelConfig): (snapshot: RunSnapshot) => 
         events.push(done("confirm", { response: created(stuck ? "queued" : "in_progress") }));
         events.push(error("confirm", f.server), error("confirm", f.rejected));
       } else {
-        events.push(done("cancelBackoff"));
+        events.push(wake("run.cancelling.backoff"));
       }
       return events;
     }
@@ -596,6 +601,8 @@ export function describeEvent(event: RunModelEvent): string {
   const errorMatch = /^xstate\.error\.actor\.(.+)$/.exec(event.type);
   if (errorMatch)
     return `${errorMatch[1]} error (${(event as { error: ClientFailure }).error.kind})`;
+  const afterMatch = /^xstate\.after\.([^.]+)\.run\.(.+)$/.exec(event.type);
+  if (afterMatch) return `${afterMatch[2]} ${afterMatch[1]}`;
   if (event.type === "stream.events") {
     const e = streamedEvent(event);
     return `stream.events [#${e.sequenceNumber} ${e.kind}]`;

@@ -5,9 +5,9 @@
  * The client the machine uses is the real one behind a gate: every call waits until the path
  * reaches the step that names its outcome; the step then arms the emulator (fault rules,
  * generation scripts) so that the real call returns that outcome, and releases it. The machine's
- * timers (`sleepUntil`) are gated the same way, so a path decides when a backoff or the
- * deadline ends; streams are read one event per `stream.events` step. After each step the
- * runner checks that the live actor processed that event, took the transitions the model
+ * timers are gated the same way (XState's delayed transitions through a clock the runner holds,
+ * the deadline's `sleepUntil` child), so a path decides when a wait or the deadline ends;
+ * streams are read one event per `stream.events` step. After each step the runner checks that the live actor processed that event, took the transitions the model
  * took, and is in the state the model says.
  *
  * A few outcomes no honest emulator produces are scripted at the port (the real call is not
@@ -93,6 +93,13 @@ interface PendingCall {
 interface PendingTimer {
   id: string;
   release(): void;
+}
+
+/** A timer XState set through the runner's clock; `handle` once a step let it run. */
+interface PendingDelay {
+  fn: () => void;
+  dueAt: number;
+  handle: NodeJS.Timeout | undefined;
 }
 
 /** How the response of a path generates, chosen by looking at the whole path. */
@@ -247,6 +254,21 @@ class PathExecution {
   readonly #stallPath: boolean;
   readonly #calls: PendingCall[] = [];
   readonly #timers: PendingTimer[] = [];
+  /** XState's delayed transitions (`after`), held until a step fires them. */
+  readonly #delays: PendingDelay[] = [];
+  readonly #clock = {
+    setTimeout: (fn: () => void, ms: number): PendingDelay => {
+      const delay: PendingDelay = { fn, dueAt: Date.now() + ms, handle: undefined };
+      this.#delays.push(delay);
+      this.#notify?.();
+      return delay;
+    },
+    clearTimeout: (delay: PendingDelay): void => {
+      clearTimeout(delay.handle);
+      const index = this.#delays.indexOf(delay);
+      if (index >= 0) this.#delays.splice(index, 1);
+    },
+  };
   readonly #streams: ControlledStream[] = [];
   #notify: (() => void) | undefined;
   #responseId: string | undefined;
@@ -350,7 +372,11 @@ class PathExecution {
       ...input,
       options: { ...input.options, firstEventTimeoutMs: timeouts, idleTimeoutMs: timeouts },
     };
-    const actor = createActor(this.#machine, { input, inspect: (e) => this.#inspect(e) });
+    const actor = createActor(this.#machine, {
+      input,
+      inspect: (e) => this.#inspect(e),
+      clock: this.#clock,
+    });
     this.#actor = actor;
     actor.start();
     this.#recordStates(actor.getSnapshot());
@@ -477,7 +503,10 @@ class PathExecution {
   #liveSummary(): string {
     const snapshot = this.#actor?.getSnapshot();
     const calls = this.#calls.map((c) => c.method).join(", ") || "none";
-    const timers = this.#timers.map((t) => t.id).join(", ") || "none";
+    const timers =
+      [...this.#timers.map((t) => t.id), ...this.#delays.map(() => "a delayed transition")].join(
+        ", ",
+      ) || "none";
     const problems = this.#problems.length ? `; problems: ${this.#problems.join("; ")}` : "";
     return ` (live: ${snapshot?.status} ${JSON.stringify(snapshot?.value)}; pending calls: ${calls}; timers: ${timers}${problems})`;
   }
@@ -506,6 +535,8 @@ class PathExecution {
       await this.#restore();
     } else if (type.startsWith("run.")) {
       this.#actor?.send(event as never);
+    } else if (type.startsWith("xstate.after.")) {
+      await this.#fireDelay(event);
     } else if (type.startsWith("xstate.done.actor.") || type.startsWith("xstate.error.actor.")) {
       await this.#settleActor(index, event);
     } else if (type === "stream.events") {
@@ -600,6 +631,7 @@ class PathExecution {
     this.#stream = undefined;
     this.#actor = restoreRunActor(this.#machine, saved.snapshot, {
       inspect: (e) => this.#inspect(e),
+      clock: this.#clock,
     });
   }
 
@@ -643,13 +675,30 @@ class PathExecution {
       : -1;
   }
 
+  /**
+   * Fires the delayed transition the step names: the one wait XState holds (a run waits on one
+   * thing at a time), once its time has come, as it would without the test.
+   */
+  async #fireDelay(event: RunModelEvent): Promise<void> {
+    const delay = await this.#waitFor(`the timer of ${event.type}`, () =>
+      this.#delays.find((d) => d.handle === undefined),
+    );
+    delay.handle = setTimeout(
+      () => {
+        const index = this.#delays.indexOf(delay);
+        if (index >= 0) this.#delays.splice(index, 1);
+        delay.fn();
+      },
+      Math.max(0, delay.dueAt - Date.now()),
+    );
+  }
+
   /** Resolves the invoked actor the event names, with the outcome it names. */
   async #settleActor(index: number, event: RunModelEvent): Promise<void> {
     const match = /^xstate\.(done|error)\.actor\.(.+)$/.exec(event.type);
     const ok = match?.[1] === "done";
     const id = match?.[2] ?? "";
-    const timerIds = ["pollWait", "createBackoff", "resumeBackoff", "cancelBackoff", "deadline"];
-    if (timerIds.includes(id)) {
+    if (id === "deadline") {
       const timer = await this.#waitFor(`the ${id} timer`, () =>
         this.#timers.find((t) => t.id === id),
       );
