@@ -7,8 +7,9 @@
  * generation scripts) so that the real call returns that outcome, and releases it. The machine's
  * timers are gated the same way (XState's delayed transitions through a clock the runner holds,
  * the deadline's `sleepUntil` child), so a path decides when a wait or the deadline ends;
- * streams are read one event per `stream.events` step. After each step the runner checks that the live actor processed that event, took the transitions the model
- * took, and is in the state the model says.
+ * streams are read one event per `stream.events` step. After each step the runner checks that
+ * the live actor processed that event, took the transitions the model took, and is in the state
+ * the model says.
  *
  * A few outcomes no honest emulator produces are scripted at the port (the real call is not
  * made, or its answer is replaced), and every such step is listed in the result's `scripted`:
