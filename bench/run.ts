@@ -393,14 +393,14 @@ async function persistenceSections(): Promise<void> {
 // --- 2: polling at scale ----------------------------------------------------------------------
 
 async function pollingSection(): Promise<void> {
-  const modes: PollMode[] = ["raw", "baton", "baton-shared"];
+  const modes: PollMode[] = ["raw", "baton"];
   const all: Record<string, unknown>[] = [];
   for (const scale of CONFIG.polling) {
     log(
       `polling: ${scale.runs} runs every ${scale.intervalMs} ms, ${CONFIG.pollRounds} rounds ` +
         `(modes ${modes.join(", ")})`,
     );
-    const results: Record<PollMode, PollRoundResult[]> = { raw: [], baton: [], "baton-shared": [] };
+    const results: Record<PollMode, PollRoundResult[]> = { raw: [], baton: [] };
     const pollEmulator = () =>
       spawnEmulator({ tokenDelayMs: 15, outputTokens: 40, queuedMs: 3_600_000 });
     // Quick mode shares one emulator (seconds count); a full run starts a fresh one per round,
@@ -441,7 +441,6 @@ async function pollingSection(): Promise<void> {
     await interleave(CONFIG.pollRounds, {
       raw: variant("raw"),
       baton: variant("baton"),
-      "baton-shared": variant("baton-shared"),
     });
     await shared?.stop();
     const series = (mode: PollMode, key: keyof PollRoundResult) =>
@@ -455,7 +454,6 @@ async function pollingSection(): Promise<void> {
       );
     const label = `${scale.runs.toLocaleString("en-US")} runs, poll every ${scale.intervalMs / 1000} s`;
     const heapExtra = paired("baton", "heapPerRunBytes", "diff");
-    const sharedExtra = paired("baton-shared", "heapPerRunBytes", "diff");
     figures.push({
       name: `Polling ${label}: heap per run`,
       unit: "KiB",
@@ -466,9 +464,7 @@ async function pollingSection(): Promise<void> {
       goal: "baton - raw < 8 KiB",
       goalValue: heapExtra / 1024,
       met: heapExtra < 8 * 1024,
-      note:
-        `baton adds ${(heapExtra / 1024).toFixed(1)} KiB per run; with one run machine per ` +
-        `client instead of one per run it would add ${(sharedExtra / 1024).toFixed(1)} KiB`,
+      note: `baton adds ${(heapExtra / 1024).toFixed(1)} KiB per run (median of paired differences)`,
     });
     figures.push({
       name: `Polling ${label}: event-loop delay p99`,
@@ -488,8 +484,7 @@ async function pollingSection(): Promise<void> {
       note:
         `polls/s reached (asked ${(scale.runs * 1000) / scale.intervalMs}): raw ` +
         `${median(series("raw", "pollsPerSec")).toFixed(0)}, baton ` +
-        `${median(series("baton", "pollsPerSec")).toFixed(0)}; one machine per client: CPU per ` +
-        `poll ${paired("baton-shared", "cpuPerPollUs", "ratio").toFixed(2)}× raw`,
+        `${median(series("baton", "pollsPerSec")).toFixed(0)}`,
     });
     all.push({ ...scale, rounds: results });
   }

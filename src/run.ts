@@ -104,29 +104,32 @@ export class Run {
   /** The run machine's actor, for everything XState offers. */
   readonly actor: Actor<RunMachine>;
   readonly #checkpointer: Checkpointer | undefined;
-  readonly #listeners = new Set<(delta: RunDelta) => void>();
-  readonly #batchListeners = new Set<(deltas: readonly RunDelta[]) => void>();
-  readonly #pending: { delta: RunDelta; end: number }[] = [];
-  #emittedChars: number;
+  // Created on first use: thousands of polling runs may never have a listener, and each empty
+  // Set costs a hash table (see bench/, heap per run).
+  #listeners: Set<(delta: RunDelta) => void> | undefined;
+  #batchListeners: Set<(deltas: readonly RunDelta[]) => void> | undefined;
+  #pending: { delta: RunDelta; end: number }[] | undefined;
+  #emittedChars = 0;
+  #followingDeltas = false;
   readonly #durable: boolean;
   readonly #result: Promise<RunResult>;
-  #rejectDetached: () => void = () => {};
+  #detached = false;
 
   /** @internal use {@link startRun} or {@link rehydrateRun}. */
   constructor(actor: Actor<RunMachine>, host: RunHostOptions) {
     this.actor = actor;
-    this.#emittedChars = actor.getSnapshot().context.deliveredChars ?? 0;
     this.#durable = host.delivery === "after-save" && host.store !== undefined;
-    actor.on("delta", (event) => this.#onDelta(event));
-    this.#result = new Promise<RunResult>((resolve, reject) => {
-      toPromise(actor).then(resolve, reject);
-      this.#rejectDetached = () =>
-        reject(
-          new BatonError(
-            "run_detached",
-            "the run was detached from this process: rehydrate it to follow it",
-          ),
+    // Held deltas are counted from the first one: follow them from the start.
+    if (this.#durable) this.#followDeltas();
+    // XState's toPromise settles (with undefined) when the actor stops: after detach().
+    this.#result = toPromise(actor).then((result) => {
+      if (this.#detached) {
+        throw new BatonError(
+          "run_detached",
+          "the run was detached from this process: rehydrate it to follow it",
         );
+      }
+      return result;
     });
     // An unawaited result must not crash the process with an unhandled rejection.
     this.#result.catch(() => {});
@@ -181,8 +184,9 @@ export class Run {
       // Deltas go through the run's own delivery (it may hold them until they are saved).
       const listener = (delta: RunDelta) =>
         handler({ type: "delta", ...delta } as Extract<RunEmitted, { type: T }>);
-      this.#listeners.add(listener);
-      return { unsubscribe: () => this.#listeners.delete(listener) };
+      const listeners = this.#deltaListeners();
+      listeners.add(listener);
+      return { unsubscribe: () => listeners.delete(listener) };
     }
     return this.actor.on(type, handler as never);
   }
@@ -198,8 +202,10 @@ export class Run {
    * ```
    */
   onDeltaBatch(handler: (deltas: readonly RunDelta[]) => void): Subscription {
-    this.#batchListeners.add(handler);
-    return { unsubscribe: () => this.#batchListeners.delete(handler) };
+    this.#followDeltas();
+    const listeners = (this.#batchListeners ??= new Set());
+    listeners.add(handler);
+    return { unsubscribe: () => listeners.delete(handler) };
   }
 
   /**
@@ -212,8 +218,9 @@ export class Run {
    */
   deltas(): AsyncIterableIterator<RunDelta> {
     const listener = (delta: RunDelta) => queue.push(delta);
-    const queue = new AsyncQueue<RunDelta>(() => this.#listeners.delete(listener));
-    this.#listeners.add(listener);
+    const listeners = this.#deltaListeners();
+    const queue = new AsyncQueue<RunDelta>(() => listeners.delete(listener));
+    listeners.add(listener);
     // Ends once the run is done and every delta its saves cover is delivered.
     this.#result.then(
       () => this.flush().finally(() => queue.end()),
@@ -265,9 +272,23 @@ export class Run {
     const persisted = this.toPersisted();
     this.#checkpointer?.stop();
     // Before the stop: XState's toPromise settles (with undefined) when the actor stops.
-    if (persisted.state !== "done") this.#rejectDetached();
+    if (persisted.state !== "done") this.#detached = true;
     this.actor.stop();
     return persisted;
+  }
+
+  #deltaListeners(): Set<(delta: RunDelta) => void> {
+    this.#followDeltas();
+    this.#listeners ??= new Set();
+    return this.#listeners;
+  }
+
+  /** Starts listening to the machine's deltas (once; before that, nobody was listening). */
+  #followDeltas(): void {
+    if (this.#followingDeltas) return;
+    this.#followingDeltas = true;
+    this.#emittedChars = this.actor.getSnapshot().context.deliveredChars ?? 0;
+    this.actor.on("delta", (event) => this.#onDelta(event));
   }
 
   #onDelta(event: Extract<RunEmitted, { type: "delta" }>): void {
@@ -277,24 +298,27 @@ export class Run {
       ...(event.sequenceNumber !== undefined ? { sequenceNumber: event.sequenceNumber } : {}),
     };
     this.#emittedChars += event.text.length;
-    if (this.#durable) this.#pending.push({ delta, end: this.#emittedChars });
+    if (this.#durable) (this.#pending ??= []).push({ delta, end: this.#emittedChars });
     else this.#dispatch([delta]);
   }
 
   /** Hands consumers every held delta a save now covers, as one batch. */
   #release(savedChars: number | null): void {
     let count = 0;
-    while (count < this.#pending.length) {
-      const held = this.#pending[count] as { delta: RunDelta; end: number };
+    const pending = this.#pending;
+    if (!pending) return;
+    while (count < pending.length) {
+      const held = pending[count] as { delta: RunDelta; end: number };
       if (savedChars !== null && held.end > savedChars) break;
       count++;
     }
-    if (count > 0) this.#dispatch(this.#pending.splice(0, count).map((held) => held.delta));
+    if (count > 0) this.#dispatch(pending.splice(0, count).map((held) => held.delta));
   }
 
   #dispatch(deltas: readonly RunDelta[]): void {
-    for (const listener of this.#batchListeners) listener(deltas);
-    for (const delta of deltas) for (const listener of this.#listeners) listener(delta);
+    if (this.#batchListeners) for (const listener of this.#batchListeners) listener(deltas);
+    const listeners = this.#listeners;
+    if (listeners) for (const delta of deltas) for (const listener of listeners) listener(delta);
   }
 }
 

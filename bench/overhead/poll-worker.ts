@@ -11,22 +11,11 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import OpenAI from "openai";
-import { createActor } from "xstate";
-import {
-  createRunMachine,
-  newRunId,
-  openAIResponsesClient,
-  Run,
-  startRun,
-} from "../../src/index.js";
+import { type Run, startRun } from "../../src/index.js";
 import { now, sleep } from "./stats.js";
 
-/**
- * `raw`: the hand-written SDK loop. `baton`: `startRun`. `baton-shared`: a diagnostic, baton's
- * own `Run` over one run machine built once for the client (what `startRun` does, minus the
- * machine it builds for every run).
- */
-export type PollMode = "raw" | "baton" | "baton-shared";
+/** `raw`: the hand-written SDK loop. `baton`: `startRun`. */
+export type PollMode = "raw" | "baton";
 
 export interface PollRoundResult {
   mode: PollMode;
@@ -65,9 +54,7 @@ const intervalMs = Number(values["interval-ms"]);
 const warmupMs = Number(values["warmup-ms"]);
 const windowMs = Number(values["window-ms"]);
 const url = values.url as string;
-if (!["raw", "baton", "baton-shared"].includes(mode)) {
-  throw new Error("--mode raw|baton|baton-shared");
-}
+if (!["raw", "baton"].includes(mode)) throw new Error("--mode raw|baton");
 if (!(runs > 0 && intervalMs > 0 && windowMs > 0 && warmupMs >= 0 && url)) {
   throw new Error("--runs, --interval-ms, --warmup-ms, --window-ms and --url are required");
 }
@@ -133,7 +120,7 @@ function startOne(i: number): void {
       }),
     );
   } else {
-    const run = mode === "baton" ? startBaton(i) : startShared(i);
+    const run = startBaton(i);
     run.result().then(
       () => {
         if (!stopping) ended++;
@@ -153,24 +140,6 @@ function startBaton(i: number): Run {
     input: `poll ${i}`,
     options: { pollIntervalMs: intervalMs },
   });
-}
-
-let sharedMachine: ReturnType<typeof createRunMachine> | undefined;
-/** `startRun`'s own steps (see `launch` in src/run.ts), with one machine for every run. */
-function startShared(i: number): Run {
-  sharedMachine ??= createRunMachine(openAIResponsesClient(client));
-  const actor = createActor(sharedMachine, {
-    input: {
-      runId: newRunId(),
-      mode: "poll",
-      request: { model: MODEL, input: `poll ${i}` },
-      options: { pollIntervalMs: intervalMs },
-    },
-  });
-  const run = new Run(actor, {});
-  actor.start();
-  actor.send({ type: "run.start" });
-  return run;
 }
 
 function createdCount(): number {
