@@ -77,7 +77,7 @@ const CONFIG = quick
     }
   : {
       streamDeltas: 20_000,
-      streamRounds: 15,
+      streamRounds: 41,
       storeOps: 500,
       storeRounds: 3,
       resumeRounds: 41,
@@ -115,6 +115,13 @@ function pairedRatio(a: readonly number[], b: readonly number[]): number {
 /** Text events per second (a baton pass carries the same events as the raw one, fewer pieces). */
 const rate = (pass: StreamPass): number => (pass.events * 1000) / pass.ms;
 
+/**
+ * A full collection before each timed pass (`npm run bench` runs node with --expose-gc): the
+ * garbage of one pass (20,000 events' worth) is otherwise collected during the next one,
+ * whichever variant that is.
+ */
+const collectGarbage = (): void => (globalThis as { gc?: () => void }).gc?.();
+
 // --- 1 + 3b: streaming, with and without checkpoints ------------------------------------------
 
 async function streamingSection(): Promise<void> {
@@ -134,8 +141,15 @@ async function streamingSection(): Promise<void> {
     await batonStream(client, input, events);
     const memory = new CountingStore(new MemoryRunStore());
     const file = new CountingStore(new FileRunStore(directory));
-    const passes: Record<string, StreamPass[]> = { raw: [], baton: [], memory: [], file: [] };
+    const passes: Record<string, StreamPass[]> = {
+      raw: [],
+      rawAgain: [],
+      baton: [],
+      memory: [],
+      file: [],
+    };
     const timed = (name: string, pass: () => Promise<StreamPass>) => async () => {
+      collectGarbage();
       const result = await pass();
       check(result.text === reference.text, `${name}: the text differs from the raw stream's`);
       passes[name]?.push(result);
@@ -146,13 +160,17 @@ async function streamingSection(): Promise<void> {
       CONFIG.streamRounds,
       {
         raw: timed("raw", () => rawStream(client, input)),
+        // The same raw loop again, as a variant of its own: how far apart two identical
+        // variants land in this run (the noise floor every other ratio lives with).
+        rawAgain: timed("rawAgain", () => rawStream(client, input)),
         baton: timed("baton", () => batonStream(client, input, events)),
         memory: timed("memory", () => batonStream(client, input, events, { store: memory })),
         file: timed("file", () => batonStream(client, input, events, { store: file })),
       },
       (i, s) =>
         log(
-          `  round ${i + 1}: raw ${s.raw.toFixed(0)}/s, baton ${s.baton.toFixed(0)}/s, ` +
+          `  round ${i + 1}: raw ${s.raw.toFixed(0)}/s, raw again ${s.rawAgain.toFixed(0)}/s, ` +
+            `baton ${s.baton.toFixed(0)}/s, ` +
             `+memory store ${s.memory.toFixed(0)}/s, +file store ${s.file.toFixed(0)}/s`,
         ),
     );
@@ -175,6 +193,15 @@ async function streamingSection(): Promise<void> {
         `${rawCpuShare.toFixed(2)}, baton ${batonCpuShare.toFixed(2)}; baton handed the ` +
         `${CONFIG.streamDeltas} text events over in ${median((passes.baton ?? []).map((p) => p.pieces))} ` +
         "pieces (median; one per batch of events received by the time the event loop comes round)",
+    });
+    figures.push({
+      name: "Streaming, live: the raw loop against itself (noise floor)",
+      unit: "text events/s",
+      baseline: median(samples.raw),
+      baton: median(samples.rawAgain),
+      ratioOf: "raw again / raw",
+      ratio: pairedRatio(samples.rawAgain, samples.raw),
+      note: "two identical variants of the same run: their ratio shows how far noise alone moves a ratio here",
     });
     figures.push({
       name: "Streaming, live: client CPU per text event",
@@ -225,6 +252,7 @@ async function streamingSection(): Promise<void> {
     // client is the bottleneck whatever the emulator's speed.
     const replayPasses: Record<string, StreamPass[]> = { raw: [], baton: [] };
     const replayed = (name: string, pass: () => Promise<StreamPass>) => async () => {
+      collectGarbage();
       const result = await pass();
       check(result.text === reference.text, `${name} replay: the text differs from the raw one`);
       replayPasses[name]?.push(result);

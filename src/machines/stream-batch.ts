@@ -8,7 +8,7 @@ import type { ResponseStreamEvent } from "../services/responses-client.js";
 /** A batch read against the cursor. */
 export interface BatchReading {
   /** The events that continue the cursor without ending the stream, in order. */
-  accepted: ResponseStreamEvent[];
+  readonly accepted: readonly ResponseStreamEvent[];
   /**
    * What stopped the reading: the in-order terminal event (the service's verdict), a gap (an
    * event after a missing one: the rest is not trusted), or nothing (every event was read).
@@ -35,14 +35,29 @@ export function readBatch(
   cursor: number | null,
   events: readonly ResponseStreamEvent[],
 ): BatchReading {
+  // The machine's guards and its action read the same batch against the same cursor in one
+  // transition: remember the last reading.
+  if (last.events === events && last.cursor === cursor) return last.reading;
+  const reading = read(cursor, events);
+  last = { events, cursor, reading };
+  return reading;
+}
+
+let last: { events: unknown; cursor: number | null; reading: BatchReading } = {
+  events: null,
+  cursor: null,
+  reading: { accepted: [], end: null },
+};
+
+function read(cursor: number | null, events: readonly ResponseStreamEvent[]): BatchReading {
   const accepted: ResponseStreamEvent[] = [];
-  let last = cursor ?? -1;
+  let at = cursor ?? -1;
   for (const event of events) {
-    if (event.sequenceNumber <= last) continue;
-    if (event.sequenceNumber !== last + 1) return { accepted, end: { kind: "gap" } };
+    if (event.sequenceNumber <= at) continue;
+    if (event.sequenceNumber !== at + 1) return { accepted, end: { kind: "gap" } };
     if (event.kind === "terminal") return { accepted, end: { kind: "terminal", event } };
     accepted.push(event);
-    last = event.sequenceNumber;
+    at = event.sequenceNumber;
   }
   return { accepted, end: null };
 }

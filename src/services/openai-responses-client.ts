@@ -104,15 +104,7 @@ function toEventStream(stream: SdkStream<unknown>): ResponseEventStream {
     [Symbol.asyncIterator]() {
       const events = stream[Symbol.asyncIterator]();
       return {
-        next: () =>
-          events
-            .next()
-            .then(
-              (r): IteratorResult<ResponseStreamEvent> =>
-                r.done
-                  ? { done: true, value: undefined }
-                  : { done: false, value: toStreamEvent(r.value) },
-            ),
+        next: () => events.next().then(toEventResult),
         return: async () => {
           await events.return?.();
           return { done: true, value: undefined };
@@ -120,6 +112,12 @@ function toEventStream(stream: SdkStream<unknown>): ResponseEventStream {
       };
     },
   };
+}
+
+function toEventResult(result: IteratorResult<unknown>): IteratorResult<ResponseStreamEvent> {
+  return result.done
+    ? { done: true, value: undefined }
+    : { done: false, value: toStreamEvent(result.value) };
 }
 
 /** Reduces one SDK stream event to baton's {@link ResponseStreamEvent}. */
