@@ -203,7 +203,8 @@ export class Run {
    */
   onDeltaBatch(handler: (deltas: readonly RunDelta[]) => void): Subscription {
     this.#followDeltas();
-    const listeners = (this.#batchListeners ??= new Set());
+    this.#batchListeners ??= new Set();
+    const listeners = this.#batchListeners;
     listeners.add(handler);
     return { unsubscribe: () => listeners.delete(handler) };
   }
@@ -298,8 +299,12 @@ export class Run {
       ...(event.sequenceNumber !== undefined ? { sequenceNumber: event.sequenceNumber } : {}),
     };
     this.#emittedChars += event.text.length;
-    if (this.#durable) (this.#pending ??= []).push({ delta, end: this.#emittedChars });
-    else this.#dispatch([delta]);
+    if (!this.#durable) {
+      this.#dispatch([delta]);
+      return;
+    }
+    this.#pending ??= [];
+    this.#pending.push({ delta, end: this.#emittedChars });
   }
 
   /** Hands consumers every held delta a save now covers, as one batch. */
