@@ -23,7 +23,7 @@ import type {
 import type { StreamActorEvent } from "./run-types.js";
 
 /** The longest single `setTimeout` Node accepts; longer waits are chained. */
-const MAX_TIMER_MS = 2_147_483_647;
+export const MAX_TIMER_MS = 2_147_483_647;
 /**
  * The most events handed to the machine at once: bounds how long a backlog (a replay of a long
  * answer) holds back its first text, and the size of one delta.

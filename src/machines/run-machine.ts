@@ -34,7 +34,7 @@ import {
   type RetrieveResult,
 } from "../services/responses-client.js";
 import { backoffDelay } from "./backoff.js";
-import { createRunActors } from "./run-actors.js";
+import { createRunActors, MAX_TIMER_MS } from "./run-actors.js";
 import {
   type CancelCause,
   DEFAULT_RUN_OPTIONS,
@@ -48,9 +48,6 @@ import {
   type RunResult,
 } from "./run-types.js";
 import { readBatch } from "./stream-batch.js";
-
-/** The longest delay a timer takes (Node fires longer ones at once); a wait is re-armed past it. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** Bumped whenever a change of states or context would misread an older snapshot. */
 export const RUN_MACHINE_VERSION = 1;
@@ -143,6 +140,13 @@ function resultOf(
     ...(response.status === "cancelled" && cancelledBy ? { cancelledBy } : {}),
   };
 }
+
+/** A read (poll or confirm) found the service's verdict: the run is done. */
+const finishOnVerdict = {
+  guard: { type: "isTerminal", params: retrievedStatus },
+  target: "#run.done",
+  actions: { type: "finish", params: retrievedResponse },
+} as const;
 
 /**
  * Where a failed create goes: retried only after a failure that proves nothing was created;
@@ -588,17 +592,7 @@ export const runMachine = setup({
             src: "retrieveResponse",
             input: responseIdInput,
             onDone: [
-              {
-                guard: {
-                  type: "isTerminal",
-                  params: retrievedStatus,
-                },
-                target: "#run.done",
-                actions: {
-                  type: "finish",
-                  params: retrievedResponse,
-                },
-              },
+              finishOnVerdict,
               {
                 guard: {
                   type: "isStuckQueued",
@@ -911,17 +905,7 @@ export const runMachine = setup({
             src: "retrieveResponse",
             input: responseIdInput,
             onDone: [
-              {
-                guard: {
-                  type: "isTerminal",
-                  params: retrievedStatus,
-                },
-                target: "#run.done",
-                actions: {
-                  type: "finish",
-                  params: retrievedResponse,
-                },
-              },
+              finishOnVerdict,
               { target: "backoff", actions: { type: "schedulePoll", params: {} } },
             ],
             onError: [
