@@ -39,6 +39,7 @@ import {
   batonReplay,
   batonStream,
   CountingStore,
+  portStream,
   rawReplay,
   rawStream,
   type StreamPass,
@@ -115,12 +116,13 @@ function pairedRatio(a: readonly number[], b: readonly number[]): number {
 /** Text events per second (a baton pass carries the same events as the raw one, fewer pieces). */
 const rate = (pass: StreamPass): number => (pass.events * 1000) / pass.ms;
 
-/**
- * A full collection before each timed pass (`npm run bench` runs node with --expose-gc): the
- * garbage of one pass (20,000 events' worth) is otherwise collected during the next one,
- * whichever variant that is.
+/*
+ * No forced GC before a streaming pass: a full collection kills the hidden classes the JIT's
+ * optimized code holds weakly, and every variant then runs deoptimized for a while (on this
+ * machine the raw loop went from ~11 to ~17 µs per event, baton's run from ~3.3 to ~5). The
+ * garbage of one pass is collected during a later one; the order of variants rotates every
+ * round, so each gets its share.
  */
-const collectGarbage = (): void => (globalThis as { gc?: () => void }).gc?.();
 
 // --- 1 + 3b: streaming, with and without checkpoints ------------------------------------------
 
@@ -144,12 +146,12 @@ async function streamingSection(): Promise<void> {
     const passes: Record<string, StreamPass[]> = {
       raw: [],
       rawAgain: [],
+      port: [],
       baton: [],
       memory: [],
       file: [],
     };
     const timed = (name: string, pass: () => Promise<StreamPass>) => async () => {
-      collectGarbage();
       const result = await pass();
       // The emulator keeps every event of a response for replays: delete each one after its
       // pass, or the emulator's heap (and its pauses) grows round after round.
@@ -166,6 +168,8 @@ async function streamingSection(): Promise<void> {
         // The same raw loop again, as a variant of its own: how far apart two identical
         // variants land in this run (the noise floor every other ratio lives with).
         rawAgain: timed("rawAgain", () => rawStream(client, input)),
+        // baton's client port alone (its own SSE reader, no machine): what the machine costs.
+        port: timed("port", () => portStream(client, input)),
         baton: timed("baton", () => batonStream(client, input, events)),
         memory: timed("memory", () => batonStream(client, input, events, { store: memory })),
         file: timed("file", () => batonStream(client, input, events, { store: file })),
@@ -173,7 +177,7 @@ async function streamingSection(): Promise<void> {
       (i, s) =>
         log(
           `  round ${i + 1}: raw ${s.raw.toFixed(0)}/s, raw again ${s.rawAgain.toFixed(0)}/s, ` +
-            `baton ${s.baton.toFixed(0)}/s, ` +
+            `port ${s.port.toFixed(0)}/s, baton ${s.baton.toFixed(0)}/s, ` +
             `+memory store ${s.memory.toFixed(0)}/s, +file store ${s.file.toFixed(0)}/s`,
         ),
     );
@@ -205,6 +209,18 @@ async function streamingSection(): Promise<void> {
       ratioOf: "raw again / raw",
       ratio: pairedRatio(samples.rawAgain, samples.raw),
       note: "two identical variants of the same run: their ratio shows how far noise alone moves a ratio here",
+    });
+    figures.push({
+      name: "Streaming, live: the run machine over baton's own stream reading",
+      unit: "text events/s",
+      baseline: median(samples.port),
+      baton: median(samples.baton),
+      ratioOf: "baton / port",
+      ratio: pairedRatio(samples.baton, samples.port),
+      note:
+        "port: openAIResponsesClient(client).createStream() iterated by hand, the same SSE reader " +
+        `baton uses, no run machine (client CPU per text event ${cpuPerDelta(passes.port).toFixed(1)} µs); ` +
+        "the ratio is what the machine (batches, cursor, deltas, result) costs",
     });
     figures.push({
       name: "Streaming, live: client CPU per text event",
@@ -244,6 +260,7 @@ async function streamingSection(): Promise<void> {
       clientCpuShare: { raw: rawCpuShare, baton: batonCpuShare },
       clientCpuPerDeltaUs: {
         raw: cpuPerDelta(passes.raw),
+        port: cpuPerDelta(passes.port),
         baton: cpuPerDelta(passes.baton),
         memory: cpuPerDelta(passes.memory),
         file: cpuPerDelta(passes.file),
@@ -255,7 +272,6 @@ async function streamingSection(): Promise<void> {
     // client is the bottleneck whatever the emulator's speed.
     const replayPasses: Record<string, StreamPass[]> = { raw: [], baton: [] };
     const replayed = (name: string, pass: () => Promise<StreamPass>) => async () => {
-      collectGarbage();
       const result = await pass();
       check(result.text === reference.text, `${name} replay: the text differs from the raw one`);
       replayPasses[name]?.push(result);

@@ -7,6 +7,7 @@ import type OpenAI from "openai";
 import {
   type CheckpointOptions,
   encodeContinuationToken,
+  openAIResponsesClient,
   type RunResult,
   type RunStore,
   rehydrateRun,
@@ -68,6 +69,45 @@ export async function rawStream(client: OpenAI, input: string): Promise<StreamPa
   const ms = now() - start;
   const used = process.cpuUsage(cpu);
   check(status === "completed", `the raw stream ended without response.completed (${status})`);
+  return {
+    responseId,
+    ms,
+    events: deltas,
+    pieces: deltas,
+    text,
+    cpuMs: (used.user + used.system) / 1000,
+  };
+}
+
+/**
+ * baton's client port alone, hand-iterated: the same create call through
+ * `openAIResponsesClient(client).createStream()`, no run machine. baton / port is what the machine
+ * (batching, cursor, deltas, result) costs over baton's own reading of the stream.
+ */
+export async function portStream(client: OpenAI, input: string): Promise<StreamPass> {
+  const cpu = process.cpuUsage();
+  const start = now();
+  const stream = await openAIResponsesClient(client).createStream(
+    { model: MODEL, input },
+    new AbortController().signal,
+  );
+  let text = "";
+  let deltas = 0;
+  let status = "";
+  let responseId = "";
+  for await (const event of stream) {
+    if (event.kind === "delta") {
+      text += event.text;
+      deltas++;
+    } else if (event.kind === "lifecycle") {
+      responseId = event.response.id;
+    } else if (event.kind === "terminal") {
+      status = event.response.status;
+    }
+  }
+  const ms = now() - start;
+  const used = process.cpuUsage(cpu);
+  check(status === "completed", `the port's stream ended without response.completed (${status})`);
   return {
     responseId,
     ms,

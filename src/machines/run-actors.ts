@@ -275,6 +275,8 @@ export function createRunActors(client: ResponsesClient) {
         clearImmediate(flushing);
         flushing = undefined;
         if (stopped || batch.length === 0) return;
+        // Once per batch rather than per event: the watchdogs count in event-loop turns.
+        lastEventAt = Date.now();
         const events = batch;
         batch = [];
         send({ type: "stream.events", events });
@@ -292,7 +294,6 @@ export function createRunActors(client: ResponsesClient) {
         for await (const event of stream) {
           if (stopped) return;
           sawEvent = true;
-          lastEventAt = Date.now();
           if (event.kind === "lifecycle" && event.response.status !== "queued") queued = false;
           if (event.kind === "delta") queued = false;
           batch.push(event);

@@ -50,6 +50,28 @@ let last: { events: unknown; cursor: number | null; reading: BatchReading } = {
 };
 
 function read(cursor: number | null, events: readonly ResponseStreamEvent[]): BatchReading {
+  let at = cursor ?? -1;
+  let first = 0;
+  while (first < events.length && (events[first] as ResponseStreamEvent).sequenceNumber <= at) {
+    first++;
+  }
+  // From the first new event on, events normally follow each other one by one: one slice.
+  for (let i = first; i < events.length; i++) {
+    const event = events[i] as ResponseStreamEvent;
+    if (event.sequenceNumber <= at) return readSkipping(cursor, events);
+    if (event.sequenceNumber !== at + 1) {
+      return { accepted: events.slice(first, i), end: { kind: "gap" } };
+    }
+    if (event.kind === "terminal") {
+      return { accepted: events.slice(first, i), end: { kind: "terminal", event } };
+    }
+    at = event.sequenceNumber;
+  }
+  return { accepted: first === 0 ? events : events.slice(first), end: null };
+}
+
+/** The same reading, for a batch that repeats an event in its middle (skipped as a replay). */
+function readSkipping(cursor: number | null, events: readonly ResponseStreamEvent[]): BatchReading {
   const accepted: ResponseStreamEvent[] = [];
   let at = cursor ?? -1;
   for (const event of events) {

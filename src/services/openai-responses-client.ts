@@ -10,12 +10,12 @@ import type OpenAI from "openai";
 import { ProtocolError } from "./client-failure.js";
 import type {
   CreateRequest,
-  ResponseEventStream,
   ResponseState,
   ResponseStatus,
   ResponseStreamEvent,
   ResponsesClient,
 } from "./responses-client.js";
+import { sseEventStream } from "./sse-event-stream.js";
 
 /** The part of an `openai` client instance baton uses. */
 export type OpenAIResponsesLike = Pick<OpenAI, "responses">;
@@ -50,8 +50,11 @@ export function openAIResponsesClient(openai: OpenAIResponsesLike): ResponsesCli
     },
     async createStream(request, signal) {
       const body = { ...toCreateBody(request), background: true, stream: true } as const;
-      const stream = await openai.responses.create(body, { ...NO_RETRIES, signal });
-      return toEventStream(stream);
+      const controller = closableBy(signal);
+      const response = await openai.responses
+        .create(body, { ...NO_RETRIES, signal: controller.signal })
+        .asResponse();
+      return sseEventStream(response, controller, toStreamEvent);
     },
     async retrieve(responseId, signal) {
       const { data, response } = await openai.responses
@@ -68,8 +71,11 @@ export function openAIResponsesClient(openai: OpenAIResponsesLike): ResponsesCli
         startingAfter === undefined
           ? ({ stream: true } as const)
           : ({ stream: true, starting_after: startingAfter } as const);
-      const stream = await openai.responses.retrieve(responseId, query, { ...NO_RETRIES, signal });
-      return toEventStream(stream);
+      const controller = closableBy(signal);
+      const response = await openai.responses
+        .retrieve(responseId, query, { ...NO_RETRIES, signal: controller.signal })
+        .asResponse();
+      return sseEventStream(response, controller, toStreamEvent);
     },
     async cancel(responseId, signal) {
       return toResponseState(await openai.responses.cancel(responseId, { ...NO_RETRIES, signal }));
@@ -93,31 +99,15 @@ function toCreateBody(request: CreateRequest) {
   };
 }
 
-interface SdkStream<T> extends AsyncIterable<T> {
-  controller: AbortController;
-}
-
-function toEventStream(stream: SdkStream<unknown>): ResponseEventStream {
-  return {
-    abort: () => stream.controller.abort(),
-    // A mapping iterator rather than an async generator: one promise per event, not three.
-    [Symbol.asyncIterator]() {
-      const events = stream[Symbol.asyncIterator]();
-      return {
-        next: () => events.next().then(toEventResult),
-        return: async () => {
-          await events.return?.();
-          return { done: true, value: undefined };
-        },
-      };
-    },
-  };
-}
-
-function toEventResult(result: IteratorResult<unknown>): IteratorResult<ResponseStreamEvent> {
-  return result.done
-    ? { done: true, value: undefined }
-    : { done: false, value: toStreamEvent(result.value) };
+/**
+ * The controller a stream's request is made with: the caller's signal closes it (a connection
+ * timeout, a stopped actor), and so does the stream's own `abort()`.
+ */
+function closableBy(signal: AbortSignal): AbortController {
+  const controller = new AbortController();
+  if (signal.aborted) controller.abort();
+  else signal.addEventListener("abort", () => controller.abort(), { once: true });
+  return controller;
 }
 
 /** Reduces one SDK stream event to baton's {@link ResponseStreamEvent}. */
