@@ -112,7 +112,8 @@ export class Run {
   #emittedChars = 0;
   #followingDeltas = false;
   readonly #durable: boolean;
-  readonly #result: Promise<RunResult>;
+  // Created on first use, like the listener sets: a promise chain per run is memory too.
+  #result: Promise<RunResult> | undefined;
   #detached = false;
 
   /** @internal use {@link startRun} or {@link rehydrateRun}. */
@@ -121,18 +122,6 @@ export class Run {
     this.#durable = host.delivery === "after-save" && host.store !== undefined;
     // Held deltas are counted from the first one: follow them from the start.
     if (this.#durable) this.#followDeltas();
-    // XState's toPromise settles (with undefined) when the actor stops: after detach().
-    this.#result = toPromise(actor).then((result) => {
-      if (this.#detached) {
-        throw new BatonError(
-          "run_detached",
-          "the run was detached from this process: rehydrate it to follow it",
-        );
-      }
-      return result;
-    });
-    // An unawaited result must not crash the process with an unhandled rejection.
-    this.#result.catch(() => {});
     if (host.store) {
       this.#checkpointer = new Checkpointer(actor, host.store, {
         ...host.checkpoint,
@@ -223,7 +212,7 @@ export class Run {
     const queue = new AsyncQueue<RunDelta>(() => listeners.delete(listener));
     listeners.add(listener);
     // Ends once the run is done and every delta its saves cover is delivered.
-    this.#result.then(
+    this.#settled().then(
       () => this.flush().finally(() => queue.end()),
       () => queue.end(),
     );
@@ -232,7 +221,7 @@ export class Run {
 
   /** Resolves with the result once the run is done (whatever the outcome). */
   async result(): Promise<RunResult> {
-    const result = await this.#result;
+    const result = await this.#settled();
     await this.flush();
     return result;
   }
@@ -276,6 +265,28 @@ export class Run {
     if (persisted.state !== "done") this.#detached = true;
     this.actor.stop();
     return persisted;
+  }
+
+  /** The machine's output once it is done; rejects once the run is detached or stopped. */
+  #settled(): Promise<RunResult> {
+    if (this.#result) return this.#result;
+    const detached = () =>
+      new BatonError(
+        "run_detached",
+        "the run was detached from this process: rehydrate it to follow it",
+      );
+    // XState's toPromise settles (with undefined) when the actor stops, and never when it
+    // was stopped before: after detach().
+    this.#result =
+      this.#detached || this.actor.getSnapshot().status === "stopped"
+        ? Promise.reject(detached())
+        : toPromise(this.actor).then((result) => {
+            if (this.#detached) throw detached();
+            return result;
+          });
+    // An unawaited result must not crash the process with an unhandled rejection.
+    this.#result.catch(() => {});
+    return this.#result;
   }
 
   #deltaListeners(): Set<(delta: RunDelta) => void> {

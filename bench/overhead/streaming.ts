@@ -27,7 +27,15 @@ export function describe(result: RunResult): string {
 /** One pass over one stream. */
 export interface StreamPass {
   responseId: string;
+  /**
+   * From the call to the end of the text: the terminal event received (raw, port; it follows
+   * the last text event), the last piece of text delivered (baton, which delivers it in the
+   * transition that reads the terminal event). What rates are over: the streaming part, without
+   * baton's wait for the run's last save, which `totalMs` includes.
+   */
   ms: number;
+  /** From the call to the end: the stream closed (raw), the result resolved (baton). */
+  totalMs: number;
   /**
    * Text events (`response.output_text.delta`) the stream carried: what rates are per. The raw
    * loop counts them; a baton pass is given the raw count of the same text (its caller checks
@@ -54,6 +62,7 @@ export async function rawStream(client: OpenAI, input: string): Promise<StreamPa
   });
   let text = "";
   let deltas = 0;
+  let lastText = start;
   let status = "";
   let responseId = "";
   for await (const event of stream) {
@@ -63,15 +72,17 @@ export async function rawStream(client: OpenAI, input: string): Promise<StreamPa
     } else if (event.type === "response.created") {
       responseId = event.response.id;
     } else if (event.type === "response.completed") {
+      lastText = now();
       status = event.response.status ?? "";
     }
   }
-  const ms = now() - start;
+  const totalMs = now() - start;
   const used = process.cpuUsage(cpu);
   check(status === "completed", `the raw stream ended without response.completed (${status})`);
   return {
     responseId,
-    ms,
+    ms: lastText - start,
+    totalMs,
     events: deltas,
     pieces: deltas,
     text,
@@ -93,6 +104,7 @@ export async function portStream(client: OpenAI, input: string): Promise<StreamP
   );
   let text = "";
   let deltas = 0;
+  let lastText = start;
   let status = "";
   let responseId = "";
   for await (const event of stream) {
@@ -102,15 +114,17 @@ export async function portStream(client: OpenAI, input: string): Promise<StreamP
     } else if (event.kind === "lifecycle") {
       responseId = event.response.id;
     } else if (event.kind === "terminal") {
+      lastText = now();
       status = event.response.status;
     }
   }
-  const ms = now() - start;
+  const totalMs = now() - start;
   const used = process.cpuUsage(cpu);
   check(status === "completed", `the port's stream ended without response.completed (${status})`);
   return {
     responseId,
-    ms,
+    ms: lastText - start,
+    totalMs,
     events: deltas,
     pieces: deltas,
     text,
@@ -128,21 +142,24 @@ export async function rawReplay(client: OpenAI, responseId: string): Promise<Str
   });
   let text = "";
   let deltas = 0;
+  let lastText = start;
   let status = "";
   for await (const event of stream) {
     if (event.type === "response.output_text.delta") {
       text += event.delta;
       deltas++;
     } else if (event.type === "response.completed") {
+      lastText = now();
       status = event.response.status ?? "";
     }
   }
-  const ms = now() - start;
+  const totalMs = now() - start;
   const used = process.cpuUsage(cpu);
   check(status === "completed", `the raw replay ended without response.completed (${status})`);
   return {
     responseId,
-    ms,
+    ms: lastText - start,
+    totalMs,
     events: deltas,
     pieces: deltas,
     text,
@@ -162,18 +179,21 @@ export async function batonReplay(
   const run = await rehydrateRun({ client }, { token });
   let text = "";
   let deltas = 0;
+  let lastText = start;
   for await (const delta of run.deltas()) {
     text += delta.text;
     deltas++;
+    lastText = now();
   }
   const result = await run.result();
-  const ms = now() - start;
+  const totalMs = now() - start;
   const used = process.cpuUsage(cpu);
   check(result.outcome === "completed", `a baton replay ended ${describe(result)}`);
   check(result.text === text, "baton's replayed deltas do not add up to its result's text");
   return {
     responseId,
-    ms,
+    ms: lastText - start,
+    totalMs,
     events: textEvents,
     pieces: deltas,
     text,
@@ -212,18 +232,21 @@ export async function batonStream(
   const run = startRun({ client, model: MODEL, input, stream: true, ...host });
   let text = "";
   let deltas = 0;
+  let lastText = start;
   for await (const delta of run.deltas()) {
     text += delta.text;
     deltas++;
+    lastText = now();
   }
   const result = await run.result();
-  const ms = now() - start;
+  const totalMs = now() - start;
   const used = process.cpuUsage(cpu);
   check(result.outcome === "completed", `a baton run ended ${describe(result)}`);
   check(result.text === text, "baton's deltas do not add up to its result's text");
   return {
     responseId: result.responseId ?? "",
-    ms,
+    ms: lastText - start,
+    totalMs,
     events: textEvents,
     pieces: deltas,
     text,

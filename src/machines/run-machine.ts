@@ -66,12 +66,35 @@ const noClient: ResponsesClient = {
   cancel: notConfigured,
 };
 
+/**
+ * Resolved options, shared by the runs that ask for the same ones (read-only): thousands of
+ * polling runs started alike would otherwise each hold a copy (see bench/, heap per run).
+ */
+const resolvedOptions = new Map<string, Readonly<RunOptions>>();
+const RESOLVED_OPTIONS_KEPT = 64;
+
 function resolveOptions(partial: Partial<RunOptions> | undefined): RunOptions {
-  return {
-    ...DEFAULT_RUN_OPTIONS,
-    ...partial,
-    retry: { ...DEFAULT_RUN_OPTIONS.retry, ...partial?.retry },
-  };
+  // An option given as undefined takes its default (and the key, which JSON drops it from).
+  const given = definedOnly(partial ?? {});
+  const key = JSON.stringify(given);
+  let options = resolvedOptions.get(key);
+  if (!options) {
+    options = Object.freeze({
+      ...DEFAULT_RUN_OPTIONS,
+      ...given,
+      retry: Object.freeze({ ...DEFAULT_RUN_OPTIONS.retry, ...definedOnly(given.retry ?? {}) }),
+    });
+    // A bounded cache: a process that varies its options run after run keeps the last ones.
+    if (resolvedOptions.size >= RESOLVED_OPTIONS_KEPT) resolvedOptions.clear();
+    resolvedOptions.set(key, options);
+  }
+  return options;
+}
+
+function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(values).filter(([, value]) => value !== undefined),
+  ) as Partial<T>;
 }
 
 function initialContext(input: RunInput): RunContext {

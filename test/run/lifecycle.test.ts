@@ -91,6 +91,29 @@ describe("polling mode", () => {
   });
 });
 
+describe("options", () => {
+  it("an option given as undefined takes its default; runs started alike share one options object", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 5 });
+    const client = clientFor(emulator);
+    const start = (options: object) =>
+      startRun({ client, model: "o3", input: "x", options: { ...FAST, ...options } });
+    const a = start({ deadlineMs: undefined, retry: { ...FAST.retry, jitter: undefined } });
+    const b = start({});
+    const c = start({ pollIntervalMs: 11 });
+    const options = (run: typeof a) => run.getSnapshot().context.options;
+    expect(options(a).deadlineMs).toBeNull();
+    expect(options(a).retry.jitter).toBe(0.25);
+    expect(options(b).retry.jitter).toBe(0);
+    expect(options(c).pollIntervalMs).toBe(11);
+    const d = start({});
+    expect(options(d)).toBe(options(b));
+    expect(options(c)).not.toBe(options(b));
+    expect(Object.isFrozen(options(b).retry)).toBe(true);
+    const results = await Promise.all([a, b, c, d].map((run) => run.result()));
+    expect(results.every((r) => r.outcome === "completed")).toBe(true);
+  });
+});
+
 describe("streaming mode", () => {
   it("streams every delta once, in order, with its sequence number", async () => {
     emulator = await emulatorFor();

@@ -273,6 +273,24 @@ describe("store-backed runs", () => {
     expect(detached.snapshot.status).toBe("active");
   });
 
+  it("result() and deltas() asked for only after detach() reject / end at once", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 5 });
+    const run = startRun({
+      client: clientFor(emulator),
+      model: "o3",
+      input: "x",
+      stream: true,
+      store: new MemoryRunStore(),
+      options: FAST,
+    });
+    await until(run, () => run.state === "streaming");
+    await run.detach();
+    await expect(run.result()).rejects.toMatchObject({ code: "run_detached" });
+    const pieces: string[] = [];
+    for await (const delta of run.deltas()) pieces.push(delta.text);
+    expect(pieces).toEqual([]);
+  });
+
   it("rehydrates by run id from a store; an unknown id is a RunNotFoundError", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
     const store: RunStore = new MemoryRunStore();
