@@ -39,6 +39,9 @@ export interface PollRoundResult {
   targetPollsPerSec: number;
   /** Share of the window the process was on a CPU (1 = one full core). */
   cpuLoad: number;
+  /** Open sockets (the connection pool) with half the runs, and with all of them. */
+  socketsHalf: number;
+  socketsAll: number;
 }
 
 const { values } = parseArgs({
@@ -77,11 +80,26 @@ const client = new OpenAI({ baseURL: url, apiKey: "bench", fetch: countingFetch 
 const MODEL = "o3";
 const ACTIVE = new Set(["queued", "in_progress"]);
 
-function heapAfterGc(): { heap: number; rss: number } {
+/** Open TCP sockets: the HTTP connection pool grows with the most polls ever in flight at once. */
+function openSockets(): number {
+  const handles = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles();
+  return handles.filter((handle) => handle.constructor.name === "Socket").length;
+}
+
+/**
+ * The heap after a full collection. Objects registered with a FinalizationRegistry (undici's
+ * fetch registers every request's controller and response) are only released by cleanup
+ * callbacks that run as tasks after a collection: give them a turn, then collect again, or
+ * the heap counts every request of the last moments (it grows with the poll rate, not the runs).
+ */
+async function heapAfterGc(): Promise<{ heap: number; rss: number; sockets: number }> {
   gc?.();
+  await sleep(20);
+  gc?.();
+  await sleep(20);
   gc?.();
   const usage = process.memoryUsage();
-  return { heap: usage.heapUsed, rss: usage.rss };
+  return { heap: usage.heapUsed, rss: usage.rss, sockets: openSockets() };
 }
 
 // --- the two variants -------------------------------------------------------------------------
@@ -182,11 +200,11 @@ async function startRuns(from: number, to: number): Promise<void> {
 const half = Math.floor(runs / 2);
 await startRuns(0, half);
 await sleep(warmupMs);
-const base = heapAfterGc();
+const base = await heapAfterGc();
 await startRuns(half, runs);
 await sleep(warmupMs);
 
-const before = heapAfterGc();
+const before = await heapAfterGc();
 const histogram = monitorEventLoopDelay({ resolution: 1 });
 const cpu0 = process.cpuUsage();
 const polls0 = polls;
@@ -197,7 +215,7 @@ histogram.disable();
 const elapsed = now() - t0;
 const cpu = process.cpuUsage(cpu0);
 const windowPolls = polls - polls0;
-const after = heapAfterGc();
+const after = await heapAfterGc();
 
 const alive =
   mode === "raw" ? runs - ended - failures : batonRuns.filter((r) => r.state === "polling").length;
@@ -221,6 +239,8 @@ const result: PollRoundResult = {
   pollsPerSec: (windowPolls * 1000) / elapsed,
   targetPollsPerSec: (runs * 1000) / intervalMs,
   cpuLoad: cpuUs / 1000 / elapsed,
+  socketsHalf: base.sockets,
+  socketsAll: Math.max(before.sockets, after.sockets),
 };
 stopping = true;
 process.stdout.write(`${JSON.stringify(result)}\n`);
