@@ -14,7 +14,6 @@ import {
   type InspectionEvent,
   type Observer,
   type Subscription,
-  toPromise,
 } from "xstate";
 import { AsyncQueue } from "./async-queue.js";
 import { decodeContinuationToken } from "./continuation-token.js";
@@ -97,6 +96,13 @@ export function newRunId(): string {
   return `run_${randomBytes(12).toString("hex")}`;
 }
 
+function detachedError(): BatonError {
+  return new BatonError(
+    "run_detached",
+    "the run was detached from this process: rehydrate it to follow it",
+  );
+}
+
 /**
  * One background response run.
  */
@@ -114,6 +120,7 @@ export class Run {
   readonly #durable: boolean;
   // Created on first use, like the listener sets: a promise chain per run is memory too.
   #result: Promise<RunResult> | undefined;
+  #flushedResult: Promise<RunResult> | undefined;
   #detached = false;
 
   /** @internal use {@link startRun} or {@link rehydrateRun}. */
@@ -220,10 +227,17 @@ export class Run {
   }
 
   /** Resolves with the result once the run is done (whatever the outcome). */
-  async result(): Promise<RunResult> {
-    const result = await this.#settled();
-    await this.flush();
-    return result;
+  result(): Promise<RunResult> {
+    // One promise per run, whoever asks and however often: thousands of polling runs each
+    // awaited by their caller would otherwise each hold a chain (see bench/, heap per run).
+    this.#flushedResult ??= this.#checkpointer
+      ? this.#settled().then(async (result) => {
+          await this.flush();
+          return result;
+        })
+      : this.#settled();
+    this.#flushedResult.catch(() => {});
+    return this.#flushedResult;
   }
 
   /** Cancels the response on the server (idempotent) and resolves with the final result. */
@@ -261,7 +275,7 @@ export class Run {
     await this.flush();
     const persisted = this.toPersisted();
     this.#checkpointer?.stop();
-    // Before the stop: XState's toPromise settles (with undefined) when the actor stops.
+    // Before the stop: XState's observers see the actor complete when it stops.
     if (persisted.state !== "done") this.#detached = true;
     this.actor.stop();
     return persisted;
@@ -270,19 +284,20 @@ export class Run {
   /** The machine's output once it is done; rejects once the run is detached or stopped. */
   #settled(): Promise<RunResult> {
     if (this.#result) return this.#result;
-    const detached = () =>
-      new BatonError(
-        "run_detached",
-        "the run was detached from this process: rehydrate it to follow it",
-      );
-    // XState's toPromise settles (with undefined) when the actor stops, and never when it
-    // was stopped before: after detach().
+    const actor = this.actor;
+    // XState's observers see the actor complete when it is done and when it is stopped: after
+    // detach(), or before this was asked for (then it completes no more).
     this.#result =
-      this.#detached || this.actor.getSnapshot().status === "stopped"
-        ? Promise.reject(detached())
-        : toPromise(this.actor).then((result) => {
-            if (this.#detached) throw detached();
-            return result;
+      this.#detached || actor.getSnapshot().status === "stopped"
+        ? Promise.reject(detachedError())
+        : new Promise<RunResult>((resolve, reject) => {
+            actor.subscribe({
+              complete: () => {
+                if (this.#detached) reject(detachedError());
+                else resolve(actor.getSnapshot().output as RunResult);
+              },
+              error: reject,
+            });
           });
     // An unawaited result must not crash the process with an unhandled rejection.
     this.#result.catch(() => {});
