@@ -11,7 +11,6 @@
  */
 import { open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
-import type OpenAI from "openai";
 import {
   createRunMachine,
   type PersistedRun,
@@ -21,7 +20,8 @@ import {
   restoreRunActor,
   startRun,
   toEnvelope,
-} from "../../src/index.js";
+} from "baton";
+import type OpenAI from "openai";
 import { check, median, now, sleep } from "./stats.js";
 import { MODEL } from "./streaming.js";
 

@@ -10,8 +10,8 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { type Run, startRun } from "baton";
 import OpenAI from "openai";
-import { type Run, startRun } from "../../src/index.js";
 import { now, sleep } from "./stats.js";
 
 /** `raw`: the hand-written SDK loop. `baton`: `startRun`. */

@@ -3,7 +3,7 @@
  * answer), read by `startRun({ stream: true })` + `run.deltas()` or by a hand-written
  * `responses.create({ background: true, stream: true })` + `for await` loop.
  */
-import type OpenAI from "openai";
+
 import {
   type CheckpointOptions,
   encodeContinuationToken,
@@ -12,7 +12,8 @@ import {
   type RunStore,
   rehydrateRun,
   startRun,
-} from "../../src/index.js";
+} from "baton";
+import type OpenAI from "openai";
 import { check, now } from "./stats.js";
 
 export const MODEL = "o3";
