@@ -8,6 +8,7 @@ import {
   type CheckpointOptions,
   encodeContinuationToken,
   openAIResponsesClient,
+  type Run,
   type RunResult,
   type RunStore,
   rehydrateRun,
@@ -51,21 +52,34 @@ export interface StreamPass {
   cpuMs: number;
 }
 
-/** The seed's pattern, hand-written: create with `stream: true`, iterate, keep the text. */
-export async function rawStream(client: OpenAI, input: string): Promise<StreamPass> {
+/** Times one pass: wall time from its start, and the process CPU it used. */
+function startPass() {
   const cpu = process.cpuUsage();
   const start = now();
-  const stream = await client.responses.create({
-    model: MODEL,
-    input,
-    background: true,
-    stream: true,
-  });
+  return {
+    start,
+    /** Closes the pass once the stream ended (raw, port) or the run's result is in (baton). */
+    end(read: Omit<StreamPass, "ms" | "totalMs" | "cpuMs"> & { textEndedAt: number }): StreamPass {
+      const totalMs = now() - start;
+      const used = process.cpuUsage(cpu);
+      const { textEndedAt, ...rest } = read;
+      return { ...rest, ms: textEndedAt - start, totalMs, cpuMs: (used.user + used.system) / 1000 };
+    },
+  };
+}
+type Pass = ReturnType<typeof startPass>;
+
+/** The hand-written loop over an SDK stream: keeps the text, the response id and the status. */
+async function readSdkStream(
+  stream: AsyncIterable<OpenAI.Responses.ResponseStreamEvent>,
+  pass: Pass,
+  what: string,
+  responseId = "",
+): Promise<StreamPass> {
   let text = "";
   let deltas = 0;
-  let lastText = start;
+  let textEndedAt = pass.start;
   let status = "";
-  let responseId = "";
   for await (const event of stream) {
     if (event.type === "response.output_text.delta") {
       text += event.delta;
@@ -73,22 +87,25 @@ export async function rawStream(client: OpenAI, input: string): Promise<StreamPa
     } else if (event.type === "response.created") {
       responseId = event.response.id;
     } else if (event.type === "response.completed") {
-      lastText = now();
+      textEndedAt = now();
       status = event.response.status ?? "";
     }
   }
-  const totalMs = now() - start;
-  const used = process.cpuUsage(cpu);
-  check(status === "completed", `the raw stream ended without response.completed (${status})`);
-  return {
-    responseId,
-    ms: lastText - start,
-    totalMs,
-    events: deltas,
-    pieces: deltas,
-    text,
-    cpuMs: (used.user + used.system) / 1000,
-  };
+  const done = pass.end({ responseId, events: deltas, pieces: deltas, text, textEndedAt });
+  check(status === "completed", `${what} ended without response.completed (${status})`);
+  return done;
+}
+
+/** The seed's pattern, hand-written: create with `stream: true`, iterate, keep the text. */
+export async function rawStream(client: OpenAI, input: string): Promise<StreamPass> {
+  const pass = startPass();
+  const stream = await client.responses.create({
+    model: MODEL,
+    input,
+    background: true,
+    stream: true,
+  });
+  return readSdkStream(stream, pass, "the raw stream");
 }
 
 /**
@@ -97,15 +114,14 @@ export async function rawStream(client: OpenAI, input: string): Promise<StreamPa
  * (batching, cursor, deltas, result) costs over baton's own reading of the stream.
  */
 export async function portStream(client: OpenAI, input: string): Promise<StreamPass> {
-  const cpu = process.cpuUsage();
-  const start = now();
+  const pass = startPass();
   const stream = await openAIResponsesClient(client).createStream(
     { model: MODEL, input },
     new AbortController().signal,
   );
   let text = "";
   let deltas = 0;
-  let lastText = start;
+  let textEndedAt = pass.start;
   let status = "";
   let responseId = "";
   for await (const event of stream) {
@@ -115,57 +131,44 @@ export async function portStream(client: OpenAI, input: string): Promise<StreamP
     } else if (event.kind === "lifecycle") {
       responseId = event.response.id;
     } else if (event.kind === "terminal") {
-      lastText = now();
+      textEndedAt = now();
       status = event.response.status;
     }
   }
-  const totalMs = now() - start;
-  const used = process.cpuUsage(cpu);
+  const done = pass.end({ responseId, events: deltas, pieces: deltas, text, textEndedAt });
   check(status === "completed", `the port's stream ended without response.completed (${status})`);
-  return {
-    responseId,
-    ms: lastText - start,
-    totalMs,
-    events: deltas,
-    pieces: deltas,
-    text,
-    cpuMs: (used.user + used.system) / 1000,
-  };
+  return done;
 }
 
 /** Raw replay of a finished response: `retrieve(id, { stream: true, starting_after: 0 })`. */
 export async function rawReplay(client: OpenAI, responseId: string): Promise<StreamPass> {
-  const cpu = process.cpuUsage();
-  const start = now();
+  const pass = startPass();
   const stream = await client.responses.retrieve(responseId, {
     stream: true,
     starting_after: 0,
   });
+  return readSdkStream(stream, pass, "the raw replay", responseId);
+}
+
+/**
+ * Reads a baton run's deltas to the end and checks its result. `textEvents` is the raw pass's
+ * count of the same text (baton hands over pieces).
+ */
+async function readRun(run: Run, pass: Pass, what: string, textEvents: number) {
   let text = "";
-  let deltas = 0;
-  let lastText = start;
-  let status = "";
-  for await (const event of stream) {
-    if (event.type === "response.output_text.delta") {
-      text += event.delta;
-      deltas++;
-    } else if (event.type === "response.completed") {
-      lastText = now();
-      status = event.response.status ?? "";
-    }
+  let pieces = 0;
+  let textEndedAt = pass.start;
+  for await (const delta of run.deltas()) {
+    text += delta.text;
+    pieces++;
+    textEndedAt = now();
   }
-  const totalMs = now() - start;
-  const used = process.cpuUsage(cpu);
-  check(status === "completed", `the raw replay ended without response.completed (${status})`);
-  return {
-    responseId,
-    ms: lastText - start,
-    totalMs,
-    events: deltas,
-    pieces: deltas,
-    text,
-    cpuMs: (used.user + used.system) / 1000,
-  };
+  const result = await run.result();
+  const responseId = result.responseId ?? "";
+  const done = pass.end({ responseId, events: textEvents, pieces, text, textEndedAt });
+  check(result.outcome === "completed", `${what} ended ${describe(result)}`);
+  check(result.text === text, `${what}: the deltas do not add up to the result's text`);
+  return done;
 }
 
 /** The same replay through baton: `rehydrateRun` from a token whose cursor is event 0. */
@@ -174,32 +177,10 @@ export async function batonReplay(
   responseId: string,
   textEvents: number,
 ): Promise<StreamPass> {
-  const cpu = process.cpuUsage();
-  const start = now();
+  const pass = startPass();
   const token = encodeContinuationToken({ responseId, sequenceNumber: 0 });
   const run = await rehydrateRun({ client }, { token });
-  let text = "";
-  let deltas = 0;
-  let lastText = start;
-  for await (const delta of run.deltas()) {
-    text += delta.text;
-    deltas++;
-    lastText = now();
-  }
-  const result = await run.result();
-  const totalMs = now() - start;
-  const used = process.cpuUsage(cpu);
-  check(result.outcome === "completed", `a baton replay ended ${describe(result)}`);
-  check(result.text === text, "baton's replayed deltas do not add up to its result's text");
-  return {
-    responseId,
-    ms: lastText - start,
-    totalMs,
-    events: textEvents,
-    pieces: deltas,
-    text,
-    cpuMs: (used.user + used.system) / 1000,
-  };
+  return readRun(run, pass, "a baton replay", textEvents);
 }
 
 /** A store that counts its saves (the checkpointer's count is private to the run). */
@@ -228,29 +209,7 @@ export async function batonStream(
   textEvents: number,
   host: { store?: RunStore; checkpoint?: Partial<CheckpointOptions> } = {},
 ): Promise<StreamPass> {
-  const cpu = process.cpuUsage();
-  const start = now();
+  const pass = startPass();
   const run = startRun({ client, model: MODEL, input, stream: true, ...host });
-  let text = "";
-  let deltas = 0;
-  let lastText = start;
-  for await (const delta of run.deltas()) {
-    text += delta.text;
-    deltas++;
-    lastText = now();
-  }
-  const result = await run.result();
-  const totalMs = now() - start;
-  const used = process.cpuUsage(cpu);
-  check(result.outcome === "completed", `a baton run ended ${describe(result)}`);
-  check(result.text === text, "baton's deltas do not add up to its result's text");
-  return {
-    responseId: result.responseId ?? "",
-    ms: lastText - start,
-    totalMs,
-    events: textEvents,
-    pieces: deltas,
-    text,
-    cpuMs: (used.user + used.system) / 1000,
-  };
+  return readRun(run, pass, "a baton run", textEvents);
 }

@@ -11,7 +11,7 @@ import { openAIResponsesClient, type ResponseStreamEvent, startRun } from "../..
 import { ProtocolError } from "../../src/services/client-failure.js";
 import { toStreamEvent } from "../../src/services/openai-responses-client.js";
 import { type StreamResponse, sseEventStream } from "../../src/services/sse-event-stream.js";
-import { clientFor, emulatorFor, FAST } from "../support/run-harness.js";
+import { clientFor, emulatorFor, FAST, storedText } from "../support/run-harness.js";
 
 const SSE = "text/event-stream; charset=utf-8";
 
@@ -122,6 +122,23 @@ describe("bad streams", () => {
   });
 });
 
+/** A streamed run read to its end; its deltas add up to its result, which is complete. */
+async function streamToTheEnd(emulator: Emulator) {
+  const run = startRun({
+    client: clientFor(emulator),
+    model: "o3",
+    input: "x",
+    stream: true,
+    options: FAST,
+  });
+  let text = "";
+  for await (const piece of run.deltas()) text += piece.text;
+  const result = await run.result();
+  expect(result.outcome).toBe("completed");
+  expect(text).toBe(result.text);
+  return { run, result };
+}
+
 describe("against the SDK's own reading, over the emulator", () => {
   let emulator: Emulator;
   afterEach(async () => {
@@ -161,18 +178,8 @@ describe("against the SDK's own reading, over the emulator", () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", drop: { afterEvents: 5 } });
     emulator.faults.add({ on: "retrieve-stream", garbage: {} });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
-    let text = "";
-    for await (const piece of run.deltas()) text += piece.text;
-    const result = await run.result();
-    expect(result.outcome).toBe("completed");
-    expect(text).toBe(result.text);
+    const { run, result } = await streamToTheEnd(emulator);
+    expect(result.text).toBe(storedText(emulator, result.responseId as string));
     expect(run.getSnapshot().context.lastFailure?.kind).toBe("protocol");
     expect(emulator.countCreates()).toBe(1);
   });
@@ -184,18 +191,8 @@ describe("against the SDK's own reading, over the emulator", () => {
       on: "retrieve-stream",
       garbage: { contentType: "text/event-stream", body: "data: {not json\n\n" },
     });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
-    let text = "";
-    for await (const piece of run.deltas()) text += piece.text;
-    const result = await run.result();
-    expect(result.outcome).toBe("completed");
-    expect(text).toBe(result.text);
+    const { run, result } = await streamToTheEnd(emulator);
+    expect(result.text).toBe(storedText(emulator, result.responseId as string));
     expect(run.getSnapshot().context.lastFailure).toMatchObject({ kind: "protocol" });
     expect(run.getSnapshot().context.lastFailure?.message).toMatch(/not JSON/);
     expect(emulator.countCreates()).toBe(1);
