@@ -13,7 +13,14 @@ import {
   type StartRunOptions,
   startRun,
 } from "../../src/index.js";
-import { clientFor, emulatorFor, FAST, Recorder, until } from "../support/run-harness.js";
+import {
+  clientFor,
+  emulatorFor,
+  FAST,
+  Recorder,
+  startStreamedRun,
+  until,
+} from "../support/run-harness.js";
 
 let emulator: Emulator;
 afterEach(async () => {
@@ -275,14 +282,7 @@ describe("store-backed runs", () => {
 
   it("result() and deltas() asked for only after detach() reject / end at once", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      store: new MemoryRunStore(),
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator, { store: new MemoryRunStore() });
     await until(run, () => run.state === "streaming");
     await run.detach();
     await expect(run.result()).rejects.toMatchObject({ code: "run_detached" });

@@ -7,11 +7,11 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/index.js";
-import { openAIResponsesClient, type ResponseStreamEvent, startRun } from "../../src/index.js";
+import { openAIResponsesClient, type ResponseStreamEvent } from "../../src/index.js";
 import { ProtocolError } from "../../src/services/client-failure.js";
 import { toStreamEvent } from "../../src/services/openai-responses-client.js";
 import { type StreamResponse, sseEventStream } from "../../src/services/sse-event-stream.js";
-import { clientFor, emulatorFor, FAST, storedText } from "../support/run-harness.js";
+import { clientFor, emulatorFor, startStreamedRun, storedText } from "../support/run-harness.js";
 
 const SSE = "text/event-stream; charset=utf-8";
 
@@ -124,13 +124,7 @@ describe("bad streams", () => {
 
 /** A streamed run read to its end; its deltas add up to its result, which is complete. */
 async function streamToTheEnd(emulator: Emulator) {
-  const run = startRun({
-    client: clientFor(emulator),
-    model: "o3",
-    input: "x",
-    stream: true,
-    options: FAST,
-  });
+  const run = startStreamedRun(emulator);
   let text = "";
   for await (const piece of run.deltas()) text += piece.text;
   const result = await run.result();

@@ -4,7 +4,13 @@
  */
 import OpenAI from "openai";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../../src/emulator/index.js";
-import type { Run, RunDelta, RunStateName } from "../../src/index.js";
+import {
+  type Run,
+  type RunDelta,
+  type RunHostOptions,
+  type RunStateName,
+  startRun,
+} from "../../src/index.js";
 
 /** A key that must never show up in a snapshot, token, log line or inspection event. */
 export const SECRET_KEY = "sk-test-SECRET-0123456789abcdef";
@@ -23,6 +29,18 @@ export const FAST = {
   pollIntervalMs: 10,
   retry: { maxAttempts: 5, baseDelayMs: 5, maxDelayMs: 20, jitter: 0 },
 } as const;
+
+/** A streamed run of the usual test request ("x" to o3, FAST retries) on the emulator. */
+export function startStreamedRun(emulator: Emulator, host: RunHostOptions = {}): Run {
+  return startRun({
+    client: clientFor(emulator),
+    model: "o3",
+    input: "x",
+    stream: true,
+    options: FAST,
+    ...host,
+  });
+}
 
 /** The final text of a response as the emulator stores it (what the SDK calls output_text). */
 export function storedText(emulator: Emulator, responseId: string): string {
