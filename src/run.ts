@@ -230,13 +230,18 @@ export class Run {
   result(): Promise<RunResult> {
     // One promise per run, whoever asks and however often: thousands of polling runs each
     // awaited by their caller would otherwise each hold a chain (see bench/, heap per run).
-    this.#flushedResult ??= this.#checkpointer
-      ? this.#settled().then(async (result) => {
+    if (!this.#flushedResult) {
+      if (this.#checkpointer) {
+        this.#flushedResult = this.#settled().then(async (result) => {
           await this.flush();
           return result;
-        })
-      : this.#settled();
-    this.#flushedResult.catch(() => {});
+        });
+        // Like #settled's own: an unawaited result must not be an unhandled rejection.
+        this.#flushedResult.catch(() => {});
+      } else {
+        this.#flushedResult = this.#settled();
+      }
+    }
     return this.#flushedResult;
   }
 

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/index.js";
-import { decodeContinuationToken, startRun } from "../../src/index.js";
+import { decodeContinuationToken, MemoryRunStore, startRun } from "../../src/index.js";
 import {
   clientFor,
   emulatorFor,
@@ -111,6 +111,23 @@ describe("options", () => {
     expect(Object.isFrozen(options(b).retry)).toBe(true);
     const results = await Promise.all([a, b, c, d].map((run) => run.result()));
     expect(results.every((r) => r.outcome === "completed")).toBe(true);
+  });
+
+  it("result() is one promise per run, however often it is asked for, with a store or without", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 5 });
+    const client = clientFor(emulator);
+    const store = new MemoryRunStore();
+    const plain = startRun({ client, model: "o3", input: "x", options: FAST });
+    const saved = startRun({ client, model: "o3", input: "x", options: FAST, store });
+    for (const run of [plain, saved]) {
+      const first = run.result();
+      expect(run.result()).toBe(first);
+      const result = await first;
+      expect(result.outcome).toBe("completed");
+      expect(run.result()).toBe(first);
+    }
+    // The stored run's result waited for its last save.
+    expect((await store.load(saved.id))?.state).toBe("done");
   });
 });
 
