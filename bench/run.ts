@@ -495,7 +495,10 @@ async function pollingSection(): Promise<void> {
         );
         results[mode].push(result);
         log(
-          `  ${mode}: heap/run ${(result.heapPerRunBytes / 1024).toFixed(1)} KiB, ` +
+          `  ${mode}: heap/run ${(result.heapPerRunBytes / 1024).toFixed(1)} KiB ` +
+            `(held polls left in: ${(result.heapPerRunAsSampledBytes / 1024).toFixed(1)}, ` +
+            `held ${result.heldPollsHalf.toFixed(0)} -> ${result.heldPollsAll.toFixed(0)}, ` +
+            `sockets ${result.socketsHalf.toFixed(0)} -> ${result.socketsAll.toFixed(0)}), ` +
             `loop p99 ${result.loopDelayP99Ms.toFixed(1)} ms, CPU/poll ${result.cpuPerPollUs.toFixed(0)} µs, ` +
             `${result.pollsPerSec.toFixed(0)}/${result.targetPollsPerSec.toFixed(0)} polls/s`,
         );
@@ -530,7 +533,18 @@ async function pollingSection(): Promise<void> {
       goal: "baton - raw < 8 KiB",
       goalValue: heapExtra / 1024,
       met: heapExtra < 8 * 1024,
-      note: `baton adds ${(heapExtra / 1024).toFixed(1)} KiB per run (median of paired differences)`,
+      note:
+        `baton adds ${(heapExtra / 1024).toFixed(1)} KiB per run (median of paired differences); ` +
+        "heap read with no request in flight, less the polls held back meanwhile " +
+        `(median held with all runs: raw ${median(series("raw", "heldPollsAll")).toFixed(0)}, ` +
+        `baton ${median(series("baton", "heldPollsAll")).toFixed(0)}; one held poll: raw ` +
+        `${(median(series("raw", "bytesPerHeldPoll")) / 1024).toFixed(1)} KiB, baton ` +
+        `${(median(series("baton", "bytesPerHeldPoll")) / 1024).toFixed(1)} KiB); held polls left ` +
+        `in: raw ${(median(series("raw", "heapPerRunAsSampledBytes")) / 1024).toFixed(1)} KiB, ` +
+        `baton ${(median(series("baton", "heapPerRunAsSampledBytes")) / 1024).toFixed(1)} KiB, ` +
+        `baton adds ${(paired("baton", "heapPerRunAsSampledBytes", "diff") / 1024).toFixed(1)} KiB; ` +
+        `idle connection pool with all runs (open sockets): raw ${median(series("raw", "socketsAll")).toFixed(0)}, ` +
+        `baton ${median(series("baton", "socketsAll")).toFixed(0)}`,
     });
     figures.push({
       name: `Polling ${label}: event-loop delay p99`,

@@ -8,11 +8,12 @@
  *   node --expose-gc --import tsx bench/overhead/poll-worker.ts \
  *     --mode baton --runs 1000 --interval-ms 1000 --warmup-ms 3000 --window-ms 5000 --url URL
  */
+import { readdirSync, readlinkSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { type Run, startRun } from "baton";
 import OpenAI from "openai";
-import { now, sleep } from "./stats.js";
+import { median, now, sleep } from "./stats.js";
 
 /** `raw`: the hand-written SDK loop. `baton`: `startRun`. */
 export type PollMode = "raw" | "baton";
@@ -23,10 +24,18 @@ export interface PollRoundResult {
   intervalMs: number;
   windowMs: number;
   /**
-   * Heap growth per live run after a full GC (bytes): from half the runs polling to all of
-   * them, over the half added.
+   * Heap growth per live run, after full collections with no request in flight (bytes): from
+   * half the runs polling to all of them, over the half added; less the polls held back while
+   * the sample was taken (see `heapSample`).
    */
   heapPerRunBytes: number;
+  /** The same with the held polls left in. */
+  heapPerRunAsSampledBytes: number;
+  /** What one poll held back at the fetch adds to the heap (median over the round's samples). */
+  bytesPerHeldPoll: number;
+  /** Polls held back during a sample (median), with half the runs and with all of them. */
+  heldPollsHalf: number;
+  heldPollsAll: number;
   rssPerRunBytes: number;
   /** Event-loop delay over the window (ms). */
   loopDelayP50Ms: number;
@@ -39,7 +48,7 @@ export interface PollRoundResult {
   targetPollsPerSec: number;
   /** Share of the window the process was on a CPU (1 = one full core). */
   cpuLoad: number;
-  /** Open sockets (the connection pool) with half the runs, and with all of them. */
+  /** Open sockets, the idle connection pool (median), with half the runs and with all. */
   socketsHalf: number;
   socketsAll: number;
 }
@@ -67,23 +76,79 @@ if (!(runs > 0 && intervalMs > 0 && windowMs > 0 && warmupMs >= 0 && url)) {
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error("run with --expose-gc");
 
-/** Counts every request both variants make, through the same wrapper. */
+/**
+ * Every request of both variants goes through this wrapper: it counts polls and requests in
+ * flight, and holds new requests back while a heap sample is taken (see {@link heapSample}).
+ */
 let polls = 0;
 let failures = 0;
-const countingFetch: typeof fetch = (input, init) => {
+let inFlight = 0;
+/** While a sample is taken: when the hold began, and the requests held back (with when). */
+let hold: { since: number; waiting: { at: number; go: () => void }[] } | null = null;
+const countingFetch: typeof fetch = async (input, init) => {
+  // A request let go while the next sample's hold has begun waits in that one too.
+  while (hold) {
+    const { since, waiting } = hold;
+    await new Promise<void>((go) => waiting.push({ at: now() - since, go }));
+  }
   if ((init?.method ?? "GET") === "GET") polls++;
-  return fetch(input, init);
+  inFlight++;
+  try {
+    // Until the headers are in: the emulator's small JSON body comes with them, and the
+    // SDK has parsed it a few turns later (the sample's collections come after that).
+    return await fetch(input, init);
+  } finally {
+    inFlight--;
+  }
 };
+
 // The SDK's default retries (2) serve the raw loop as they would a hand-written one; baton
 // sets `maxRetries: 0` on each of its calls and retries in its machine.
 const client = new OpenAI({ baseURL: url, apiKey: "bench", fetch: countingFetch });
 const MODEL = "o3";
 const ACTIVE = new Set(["queued", "in_progress"]);
 
-/** Open TCP sockets: the HTTP connection pool grows with the most polls ever in flight at once. */
+/** Requests held back so far in the current sample. */
+function heldCount(): number {
+  return hold?.waiting.length ?? 0;
+}
+
+/**
+ * Lets the held requests go, each as long after now as it came after the hold began: the
+ * traffic keeps its shape, shifted by the hold, instead of leaving as one burst of hundreds
+ * of requests (new connections, a stalled event loop) that the next figures would measure.
+ * Resolves once the last one has gone.
+ */
+function releaseHold(): Promise<void> {
+  const waiting = hold?.waiting ?? [];
+  hold = null;
+  let last = 0;
+  for (const { at, go } of waiting) {
+    setTimeout(go, at);
+    last = Math.max(last, at);
+  }
+  return sleep(last + 1);
+}
+
+/**
+ * Open sockets of the process, idle ones included (undici unrefs an idle keep-alive socket, so
+ * `process._getActiveHandles()` misses it): the HTTP connection pool, which grows to the most
+ * requests ever in flight at once and holds heap per connection. Linux: `/proc/self/fd`;
+ * elsewhere, the sockets that are in use.
+ */
 function openSockets(): number {
-  const handles = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles();
-  return handles.filter((handle) => handle.constructor.name === "Socket").length;
+  try {
+    return readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith("socket:");
+      } catch {
+        return false; // closed meanwhile (the directory's own fd)
+      }
+    }).length;
+  } catch {
+    const handles = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles();
+    return handles.filter((handle) => handle.constructor.name === "Socket").length;
+  }
 }
 
 /**
@@ -92,28 +157,97 @@ function openSockets(): number {
  * callbacks that run as tasks after a collection: give them a turn, then collect again, or
  * the heap counts every request of the last moments (it grows with the poll rate, not the runs).
  */
-async function heapAfterGc(): Promise<{ heap: number; rss: number; sockets: number }> {
+async function heapAfterGc(): Promise<{ heap: number; rss: number; held: number }> {
   gc?.();
   await sleep(20);
   gc?.();
   await sleep(20);
   gc?.();
   const usage = process.memoryUsage();
-  return { heap: usage.heapUsed, rss: usage.rss, sockets: openSockets() };
+  return { heap: usage.heapUsed, rss: usage.rss, held: heldCount() };
+}
+
+/** One heap sample: two readings with no request in flight, apart by more requests held. */
+interface HeapSample {
+  heap: number;
+  rss: number;
+  /** Requests held back at the first reading, and at the second. */
+  held: number;
+  heldLater: number;
+  heapLater: number;
+  /** Open sockets at the first reading (no request in flight: the idle connection pool). */
+  sockets: number;
 }
 
 /**
- * The median of five such heaps, 200 ms apart: one sample can land on a burst of polls in
- * flight (after a pause of the event loop), and at 1,000 runs each MB is 2 KiB per run added.
+ * A sample of what the runs hold, with no request in flight: new requests are held back at
+ * the fetch, the requests in flight finish, the heap is read after full collections, and read
+ * again 300 ms later. Polls that come due meanwhile are held with whatever their caller built
+ * for them (the SDK's request; for baton also the poll's child actor): as many as came due
+ * while the collections blocked the event loop, which is longer the bigger the heap (150-250
+ * ms per collection for baton at 10,000 runs). The two readings give what one held poll
+ * costs, so that {@link heapWithoutHeld} can take them out: left in, the figure grew with the
+ * duration of its own collections (measured: 100 held polls with half the runs, 700-1,500 with
+ * all of them, 6-10 KB each) instead of with the runs.
  */
-async function settledHeap(): Promise<{ heap: number; rss: number; sockets: number }> {
-  const samples: { heap: number; rss: number; sockets: number }[] = [];
-  for (let i = 0; i < 5; i++) {
-    if (i > 0) await sleep(200);
-    samples.push(await heapAfterGc());
+async function heapSample(): Promise<HeapSample> {
+  hold = { since: now(), waiting: [] };
+  try {
+    const drainDeadline = now() + 10_000;
+    while (inFlight > 0) {
+      if (now() > drainDeadline) throw new Error(`${inFlight} requests still in flight after 10 s`);
+      await sleep(2);
+    }
+    const first = await heapAfterGc();
+    const sockets = openSockets();
+    await sleep(300);
+    const later = await heapAfterGc();
+    return {
+      heap: first.heap,
+      rss: first.rss,
+      held: first.held,
+      heldLater: later.held,
+      heapLater: later.heap,
+      sockets,
+    };
+  } finally {
+    released = releaseHold();
   }
-  samples.sort((a, b) => a.heap - b.heap);
-  return samples[2] as { heap: number; rss: number; sockets: number };
+}
+
+/** Resolves once the requests held by the last sample have all gone. */
+let released: Promise<void> = Promise.resolve();
+
+/**
+ * Three samples, each a second after the requests the one before held have gone (so that
+ * one sample's hold does not lengthen the next one's).
+ */
+async function heapSamples(): Promise<HeapSample[]> {
+  const samples: HeapSample[] = [];
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) await settle();
+    samples.push(await heapSample());
+  }
+  return samples;
+}
+
+/** Until the held requests have gone, and a second more. */
+async function settle(): Promise<void> {
+  await released;
+  await sleep(1_000);
+}
+
+/** Bytes one held poll adds to the heap: the median slope over every sample of the round. */
+function bytesPerHeldPoll(samples: readonly HeapSample[]): number {
+  const slopes = samples
+    .filter((s) => s.heldLater - s.held >= 20)
+    .map((s) => (s.heapLater - s.heap) / (s.heldLater - s.held));
+  return slopes.length > 0 ? median(slopes) : 0;
+}
+
+/** The median over samples of the heap at the first reading, less its held polls. */
+function heapWithoutHeld(samples: readonly HeapSample[], perHeld: number): number {
+  return median(samples.map((s) => s.heap - s.held * perHeld));
 }
 
 // --- the two variants -------------------------------------------------------------------------
@@ -214,11 +348,13 @@ async function startRuns(from: number, to: number): Promise<void> {
 const half = Math.floor(runs / 2);
 await startRuns(0, half);
 await sleep(warmupMs);
-const base = await settledHeap();
+const base = await heapSamples();
+await settle();
 await startRuns(half, runs);
 await sleep(warmupMs);
 
-const before = await settledHeap();
+const before = await heapSamples();
+await settle();
 const histogram = monitorEventLoopDelay({ resolution: 1 });
 const cpu0 = process.cpuUsage();
 const polls0 = polls;
@@ -229,7 +365,7 @@ histogram.disable();
 const elapsed = now() - t0;
 const cpu = process.cpuUsage(cpu0);
 const windowPolls = polls - polls0;
-const after = await settledHeap();
+const after = await heapSamples();
 
 const alive =
   mode === "raw" ? runs - ended - failures : batonRuns.filter((r) => r.state === "polling").length;
@@ -238,14 +374,22 @@ if (failures > 0 || ended > 0 || alive !== runs) {
 }
 if (windowPolls === 0) throw new Error("no poll in the window");
 
+const perHeld = bytesPerHeldPoll([...base, ...before, ...after]);
+/** Marginal bytes per run from half the runs to all of them, of a figure of the samples. */
+const perRun = (figure: (samples: readonly HeapSample[]) => number) =>
+  ((figure(before) + figure(after)) / 2 - figure(base)) / (runs - half);
 const cpuUs = cpu.user + cpu.system;
 const result: PollRoundResult = {
   mode,
   runs,
   intervalMs,
   windowMs: elapsed,
-  heapPerRunBytes: ((before.heap + after.heap) / 2 - base.heap) / (runs - half),
-  rssPerRunBytes: ((before.rss + after.rss) / 2 - base.rss) / (runs - half),
+  heapPerRunBytes: perRun((samples) => heapWithoutHeld(samples, perHeld)),
+  heapPerRunAsSampledBytes: perRun((samples) => median(samples.map((s) => s.heap))),
+  bytesPerHeldPoll: perHeld,
+  heldPollsHalf: median(base.map((s) => s.held)),
+  heldPollsAll: median([...before, ...after].map((s) => s.held)),
+  rssPerRunBytes: perRun((samples) => median(samples.map((s) => s.rss))),
   loopDelayP50Ms: histogram.percentile(50) / 1e6,
   loopDelayP99Ms: histogram.percentile(99) / 1e6,
   loopDelayMaxMs: histogram.max / 1e6,
@@ -253,9 +397,12 @@ const result: PollRoundResult = {
   pollsPerSec: (windowPolls * 1000) / elapsed,
   targetPollsPerSec: (runs * 1000) / intervalMs,
   cpuLoad: cpuUs / 1000 / elapsed,
-  socketsHalf: base.sockets,
-  socketsAll: Math.max(before.sockets, after.sockets),
+  socketsHalf: median(base.map((s) => s.sockets)),
+  socketsAll: median([...before, ...after].map((s) => s.sockets)),
 };
+if (process.env.BATON_BENCH_DEBUG) {
+  for (const s of [...base, ...before, ...after]) process.stderr.write(`${JSON.stringify(s)}\n`);
+}
 stopping = true;
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.exit(0);
