@@ -184,11 +184,12 @@ interface HeapSample {
  * the fetch, the requests in flight finish, the heap is read after full collections, and read
  * again 300 ms later. Polls that come due meanwhile are held with whatever their caller built
  * for them (the SDK's request; for baton also the poll's child actor): as many as came due
- * while the collections blocked the event loop, which is longer the bigger the heap (150-250
+ * while the collections blocked the event loop, which is longer the bigger the heap (150-270
  * ms per collection for baton at 10,000 runs). The two readings give what one held poll
- * costs, so that {@link heapWithoutHeld} can take them out: left in, the figure grew with the
- * duration of its own collections (measured: 100 held polls with half the runs, 700-1,500 with
- * all of them, 6-10 KB each) instead of with the runs.
+ * costs (6.3-6.5 KiB in the raw loop, 10.2-10.8 KiB in baton), so that {@link heapWithoutHeld}
+ * can take them out: left in, the figure grows with the duration of its own collections, not
+ * with the runs (at 10,000 runs, baton's samples hold ~80 polls with half the runs and 200-500
+ * with all of them; before requests were held, that many more were in flight when read).
  */
 async function heapSample(): Promise<HeapSample> {
   hold = { since: now(), waiting: [] };
