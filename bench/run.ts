@@ -523,6 +523,17 @@ async function pollingSection(): Promise<void> {
       );
     const label = `${scale.runs.toLocaleString("en-US")} runs, poll every ${scale.intervalMs / 1000} s`;
     const heapExtra = paired("baton", "heapPerRunBytes", "diff");
+    const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+    const both = (key: keyof PollRoundResult, format: (value: number) => string) =>
+      `raw ${format(median(series("raw", key)))}, baton ${format(median(series("baton", key)))}`;
+    const count = (value: number) => value.toFixed(0);
+    const heapNote =
+      `baton adds ${kib(heapExtra)} per run (median of paired differences); heap read with no ` +
+      "request in flight, less the polls held back meanwhile (median held with all runs: " +
+      `${both("heldPollsAll", count)}; one held poll: ${both("bytesPerHeldPoll", kib)}); ` +
+      `held polls left in: ${both("heapPerRunAsSampledBytes", kib)}, baton adds ` +
+      `${kib(paired("baton", "heapPerRunAsSampledBytes", "diff"))}; idle connection pool with ` +
+      `all runs (open sockets): ${both("socketsAll", count)}`;
     figures.push({
       name: `Polling ${label}: heap per run`,
       unit: "KiB",
@@ -533,18 +544,7 @@ async function pollingSection(): Promise<void> {
       goal: "baton - raw < 8 KiB",
       goalValue: heapExtra / 1024,
       met: heapExtra < 8 * 1024,
-      note:
-        `baton adds ${(heapExtra / 1024).toFixed(1)} KiB per run (median of paired differences); ` +
-        "heap read with no request in flight, less the polls held back meanwhile " +
-        `(median held with all runs: raw ${median(series("raw", "heldPollsAll")).toFixed(0)}, ` +
-        `baton ${median(series("baton", "heldPollsAll")).toFixed(0)}; one held poll: raw ` +
-        `${(median(series("raw", "bytesPerHeldPoll")) / 1024).toFixed(1)} KiB, baton ` +
-        `${(median(series("baton", "bytesPerHeldPoll")) / 1024).toFixed(1)} KiB); held polls left ` +
-        `in: raw ${(median(series("raw", "heapPerRunAsSampledBytes")) / 1024).toFixed(1)} KiB, ` +
-        `baton ${(median(series("baton", "heapPerRunAsSampledBytes")) / 1024).toFixed(1)} KiB, ` +
-        `baton adds ${(paired("baton", "heapPerRunAsSampledBytes", "diff") / 1024).toFixed(1)} KiB; ` +
-        `idle connection pool with all runs (open sockets): raw ${median(series("raw", "socketsAll")).toFixed(0)}, ` +
-        `baton ${median(series("baton", "socketsAll")).toFixed(0)}`,
+      note: heapNote,
     });
     figures.push({
       name: `Polling ${label}: event-loop delay p99`,
