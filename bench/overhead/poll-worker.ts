@@ -186,7 +186,7 @@ interface HeapSample {
  * for them (the SDK's request; for baton also the poll's child actor): as many as came due
  * while the collections blocked the event loop, which is longer the bigger the heap (150-270
  * ms per collection for baton at 10,000 runs). The two readings give what one held poll
- * costs (6.3-6.5 KiB in the raw loop, 10.2-10.8 KiB in baton), so that {@link heapWithoutHeld}
+ * costs (6.0-6.5 KiB in the raw loop, 10.2-10.8 KiB in baton), so that {@link heapWithoutHeld}
  * can take them out: left in, the figure grows with the duration of its own collections, not
  * with the runs (at 10,000 runs, baton's samples hold ~80 polls with half the runs and 200-500
  * with all of them; before requests were held, that many more were in flight when read).
