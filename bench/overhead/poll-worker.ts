@@ -133,8 +133,8 @@ function releaseHold(): Promise<void> {
 /**
  * Open sockets of the process, idle ones included (undici unrefs an idle keep-alive socket, so
  * `process._getActiveHandles()` misses it): the HTTP connection pool, which grows to the most
- * requests ever in flight at once and holds heap per connection. Linux: `/proc/self/fd`;
- * elsewhere, the sockets that are in use.
+ * requests ever in flight at once and holds heap per connection (the count also takes in the
+ * worker's few stdio pipes). Linux: `/proc/self/fd`; elsewhere, the sockets that are in use.
  */
 function openSockets(): number {
   try {
