@@ -10,6 +10,7 @@ import type OpenAI from "openai";
 import { ProtocolError } from "./client-failure.js";
 import type {
   CreateRequest,
+  ResponseEventStream,
   ResponseState,
   ResponseStatus,
   ResponseStreamEvent,
@@ -50,11 +51,9 @@ export function openAIResponsesClient(openai: OpenAIResponsesLike): ResponsesCli
     },
     async createStream(request, signal) {
       const body = { ...toCreateBody(request), background: true, stream: true } as const;
-      const controller = closableBy(signal);
-      const response = await openai.responses
-        .create(body, { ...NO_RETRIES, signal: controller.signal })
-        .asResponse();
-      return sseEventStream(response, controller, toStreamEvent);
+      return openEventStream(signal, (closing) =>
+        openai.responses.create(body, { ...NO_RETRIES, signal: closing }),
+      );
     },
     async retrieve(responseId, signal) {
       const { data, response } = await openai.responses
@@ -71,11 +70,9 @@ export function openAIResponsesClient(openai: OpenAIResponsesLike): ResponsesCli
         startingAfter === undefined
           ? ({ stream: true } as const)
           : ({ stream: true, starting_after: startingAfter } as const);
-      const controller = closableBy(signal);
-      const response = await openai.responses
-        .retrieve(responseId, query, { ...NO_RETRIES, signal: controller.signal })
-        .asResponse();
-      return sseEventStream(response, controller, toStreamEvent);
+      return openEventStream(signal, (closing) =>
+        openai.responses.retrieve(responseId, query, { ...NO_RETRIES, signal: closing }),
+      );
     },
     async cancel(responseId, signal) {
       return toResponseState(await openai.responses.cancel(responseId, { ...NO_RETRIES, signal }));
@@ -100,14 +97,19 @@ function toCreateBody(request: CreateRequest) {
 }
 
 /**
- * The controller a stream's request is made with: the caller's signal closes it (a connection
- * timeout, a stopped actor), and so does the stream's own `abort()`.
+ * Makes a streamed request with the SDK and reads its body with baton's own reader. The request
+ * gets a signal of its own: the caller's `signal` closes it (a connection timeout, a stopped
+ * actor), and so does the stream's `abort()`.
  */
-function closableBy(signal: AbortSignal): AbortController {
+async function openEventStream(
+  signal: AbortSignal,
+  request: (closing: AbortSignal) => { asResponse(): Promise<Response> },
+): Promise<ResponseEventStream> {
   const controller = new AbortController();
   if (signal.aborted) controller.abort();
   else signal.addEventListener("abort", () => controller.abort(), { once: true });
-  return controller;
+  const response = await request(controller.signal).asResponse();
+  return sseEventStream(response, controller, toStreamEvent);
 }
 
 /** Reduces one SDK stream event to baton's {@link ResponseStreamEvent}. */
