@@ -230,17 +230,15 @@ export class Run {
   result(): Promise<RunResult> {
     // One promise per run, whoever asks and however often: thousands of polling runs each
     // awaited by their caller would otherwise each hold a chain (see bench/, heap per run).
+    if (!this.#checkpointer) return this.#settled();
     if (!this.#flushedResult) {
-      if (this.#checkpointer) {
-        this.#flushedResult = this.#settled().then(async (result) => {
-          await this.flush();
-          return result;
-        });
-        // Like #settled's own: an unawaited result must not be an unhandled rejection.
-        this.#flushedResult.catch(() => {});
-      } else {
-        this.#flushedResult = this.#settled();
-      }
+      // Resolves once the run's last save is written, too.
+      this.#flushedResult = this.#settled().then(async (result) => {
+        await this.flush();
+        return result;
+      });
+      // Like #settled's own: an unawaited result must not be an unhandled rejection.
+      this.#flushedResult.catch(() => {});
     }
     return this.#flushedResult;
   }
