@@ -4,7 +4,27 @@
  *
  * It reads the `openai` SDK's errors by shape (`status`, `headers`, `error`), not by class, so a
  * second copy of the SDK in node_modules, or an OpenAI-compatible client, classifies the same.
+ *
+ * This is the one place where failures enter the machine, so every message is redacted here
+ * (the client's key, anything shaped like a key or a bearer token): a server that echoes the
+ * `Authorization` header gets nothing written down.
  */
+import { BatonError } from "../errors.js";
+import { redactSecrets } from "./redact.js";
+
+/**
+ * The longest wait baton accepts from a server (`retry-after`, `retry-after-ms`,
+ * `openai-poll-after-ms`): 10 minutes. A longer plausible ask is clamped to it; nonsense (see
+ * {@link parseServerWaitMs}) is treated as if the header were absent.
+ */
+export const MAX_SERVER_WAIT_MS = 600_000;
+
+/**
+ * A server-given wait beyond this (a day) is not a wait but a broken or hostile header
+ * (`retry-after: 999999999`, `openai-poll-after-ms: 1e308`, a date in 2099): it is ignored, and
+ * the machine's own backoff or poll interval applies.
+ */
+const NONSENSE_SERVER_WAIT_MS = 86_400_000;
 
 /** What kind of failure a client call met. */
 export type ClientFailureKind =
@@ -31,14 +51,17 @@ export type ClientFailureKind =
   /** The server answered something that is not the Responses API (garbage, wrong shape). */
   | "protocol";
 
-/** A classified client failure. Holds no secrets: messages come from the server or the SDK. */
+/**
+ * A classified client failure: plain data, persisted with the run. Holds no secrets: its message
+ * comes from the server or the SDK and is redacted by {@link classifyClientError}.
+ */
 export interface ClientFailure {
   kind: ClientFailureKind;
   message: string;
   status?: number;
   code?: string;
   requestId?: string;
-  /** From `retry-after-ms` or `retry-after`, when the server sent one. */
+  /** From `retry-after-ms` or `retry-after`, when the server sent a sensible one (≤ {@link MAX_SERVER_WAIT_MS}). */
   retryAfterMs?: number;
   /** From `x-should-retry`, when the server sent one: its word wins, as in the SDK. */
   shouldRetry?: boolean;
@@ -74,6 +97,27 @@ export class ProtocolError extends Error {
   override readonly name = "ProtocolError";
 }
 
+/**
+ * What the `openai` client port throws: a failure already classified and redacted, so that
+ * nothing downstream (the machine, the CLI, a user's `catch`) sees the SDK's raw error, whose
+ * message, headers and body may carry a key a server echoed. `code` is `client_<kind>`.
+ *
+ * @example
+ * ```ts
+ * try { await port.retrieve(id, signal) }
+ * catch (err) { if (err instanceof ClientFailureError && err.failure.kind === "not-found") ... }
+ * ```
+ */
+export class ClientFailureError extends BatonError {
+  override readonly name = "ClientFailureError";
+  /** The HTTP status, when there was one (read by code that tells API errors by `status`). */
+  readonly status: number | undefined;
+  constructor(readonly failure: ClientFailure) {
+    super(`client_${failure.kind.replaceAll("-", "_")}`, failure.message);
+    this.status = failure.status;
+  }
+}
+
 interface ErrorLike {
   status?: unknown;
   headers?: unknown;
@@ -88,7 +132,8 @@ interface ErrorLike {
 const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH"]);
 
 /**
- * Classifies an error thrown by a client call.
+ * Classifies an error thrown by a client call, with every secret removed from its message:
+ * each of `secrets` (the client's key) and anything shaped like a key or a bearer token.
  *
  * @example
  * ```ts
@@ -96,7 +141,19 @@ const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EH
  * catch (err) { const failure = classifyClientError(err); if (failure.kind === "not-found") ... }
  * ```
  */
-export function classifyClientError(err: unknown): ClientFailure {
+export function classifyClientError(err: unknown, secrets: readonly string[] = []): ClientFailure {
+  if (err instanceof ClientFailureError) return err.failure;
+  const failure = classify(err);
+  // Every string here came from the server or the SDK: the body's message and code, the
+  // request id header, previews of a garbage reply.
+  failure.message = redactSecrets(failure.message, secrets);
+  if (failure.code !== undefined) failure.code = redactSecrets(failure.code, secrets);
+  if (failure.requestId !== undefined)
+    failure.requestId = redactSecrets(failure.requestId, secrets);
+  return failure;
+}
+
+function classify(err: unknown): ClientFailure {
   if (err instanceof ProtocolError) return { kind: "protocol", message: err.message };
   const e = (typeof err === "object" && err !== null ? err : {}) as ErrorLike;
   const message = typeof e.message === "string" ? e.message : String(err);
@@ -120,6 +177,11 @@ export function classifyClientError(err: unknown): ClientFailure {
   };
 
   if (status === undefined) {
+    if (isLocalSdkError(err)) {
+      // The SDK refused to send the request (a response id of `.` or `..`, a missing key):
+      // nothing reached the server and trying again cannot help.
+      return { kind: "rejected", message: `the request was not sent: ${message}` };
+    }
     if (e.name === "TypeError" && /Cannot use 'in' operator|is not iterable/.test(message)) {
       // The SDK parsed a non-JSON body as a string and then tripped over it: a garbage reply.
       return { kind: "protocol", message: `the server answered something that is not JSON` };
@@ -145,6 +207,19 @@ export function classifyClientError(err: unknown): ClientFailure {
     const retryAfterMs = readRetryAfterMs(e.headers);
     return { kind: "server", ...base, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
   }
+  if (status >= 300 && status < 400) {
+    // Only a create is made with `redirect: "manual"` (the port's choice), so this is a create
+    // the server wanted elsewhere; other calls follow redirects inside `fetch`.
+    const location = readHeader(e.headers, "location");
+    return {
+      ...base,
+      kind: "rejected",
+      message:
+        `the server answered ${status}, a redirect to ${location ? `'${location.slice(0, 200)}'` : "an address it did not give"}; ` +
+        "baton refused to follow it, because following a create re-sends it and could start a second response " +
+        "(set the client's baseURL to the address the server points to)",
+    };
+  }
   if (status === 404) return { kind: "not-found", ...base };
   if (status === 401 || status === 403) return { kind: "unauthorized", ...base };
   if (status === 400) {
@@ -159,6 +234,16 @@ export function classifyClientError(err: unknown): ClientFailure {
   return { kind: "rejected", ...base };
 }
 
+/**
+ * An error the SDK threw before sending anything: its base class `OpenAIError`, never one of
+ * the `APIError` family (which all carry a `status` property, `undefined` for a broken link).
+ * By constructor name, so that a second copy of the SDK is recognised too.
+ */
+function isLocalSdkError(err: unknown): boolean {
+  if (!(err instanceof Error) || "status" in err) return false;
+  return err.constructor?.name === "OpenAIError";
+}
+
 function findCauseCode(err: unknown): string | undefined {
   let current: unknown = err;
   for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
@@ -169,7 +254,6 @@ function findCauseCode(err: unknown): string | undefined {
   return undefined;
 }
 
-/** Reads `retry-after-ms` (float ms) or `retry-after` (seconds or an HTTP date). */
 function readHeader(headers: unknown, name: string): string | undefined {
   if (headers && typeof (headers as Headers).get === "function") {
     return (headers as Headers).get(name) ?? undefined;
@@ -181,16 +265,56 @@ function readHeader(headers: unknown, name: string): string | undefined {
   return undefined;
 }
 
-export function readRetryAfterMs(headers: unknown): number | undefined {
-  const get = (name: string) => readHeader(headers, name);
-  const ms = Number.parseFloat(get("retry-after-ms") ?? "");
-  if (Number.isFinite(ms) && ms >= 0) return ms;
-  const raw = get("retry-after");
-  if (raw) {
-    const seconds = Number.parseFloat(raw);
-    if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+/** A plain non-negative decimal: no sign, no exponent, no trailing garbage (`"5abc"`). */
+const DECIMAL = /^\s*(\d{1,15}(?:\.\d{1,6})?)\s*$/;
+/** An HTTP date in one of its three forms (RFC 9110 §5.6.7): they all start with a day name. */
+const HTTP_DATE = /^\s*(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /i;
+
+/**
+ * Parses a server-given wait header into milliseconds. `unit` is 1000 for `retry-after`
+ * (seconds, or an HTTP date) and 1 for `retry-after-ms` and `openai-poll-after-ms`.
+ * Nonsense is `undefined`, as if the header were absent: not a plain decimal (negative, NaN,
+ * `1e3`, `5abc`), not a date, or more than a day away. A sensible wait is clamped to
+ * {@link MAX_SERVER_WAIT_MS}; a date in the past is 0.
+ *
+ * @example
+ * ```ts
+ * parseServerWaitMs("2", 1000); // 2000
+ * parseServerWaitMs("-5", 1); // undefined
+ * parseServerWaitMs("3600", 1000); // 600000 (clamped)
+ * parseServerWaitMs("1e308", 1); // undefined
+ * ```
+ */
+export function parseServerWaitMs(
+  raw: string | null | undefined,
+  unit: 1 | 1000,
+): number | undefined {
+  if (raw === null || raw === undefined || raw.length > 100) return undefined;
+  let ms: number | undefined;
+  const decimal = DECIMAL.exec(raw);
+  if (decimal) ms = Number(decimal[1]) * unit;
+  else if (unit === 1000 && HTTP_DATE.test(raw)) {
     const date = Date.parse(raw);
-    if (Number.isFinite(date)) return Math.max(0, date - Date.now());
+    if (Number.isFinite(date)) ms = Math.max(0, date - Date.now());
   }
-  return undefined;
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0 || ms > NONSENSE_SERVER_WAIT_MS) {
+    return undefined;
+  }
+  return Math.min(ms, MAX_SERVER_WAIT_MS);
+}
+
+/**
+ * Reads `retry-after-ms` (ms) or, when that is absent or nonsense, `retry-after` (seconds or an
+ * HTTP date), through {@link parseServerWaitMs}: at most {@link MAX_SERVER_WAIT_MS}.
+ *
+ * @example
+ * ```ts
+ * readRetryAfterMs(new Headers({ "retry-after": "1" })); // 1000
+ * ```
+ */
+export function readRetryAfterMs(headers: unknown): number | undefined {
+  return (
+    parseServerWaitMs(readHeader(headers, "retry-after-ms"), 1) ??
+    parseServerWaitMs(readHeader(headers, "retry-after"), 1000)
+  );
 }
