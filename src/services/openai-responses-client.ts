@@ -6,20 +6,79 @@
  * key, which can start a second, billed background response; and retries of reads belong in
  * the machine, where they are visible, bounded and survive a restore.
  */
-import type OpenAI from "openai";
-import { ProtocolError } from "./client-failure.js";
+import {
+  ClientFailureError,
+  classifyClientError,
+  ProtocolError,
+  parseServerWaitMs,
+} from "./client-failure.js";
+import { clientSecrets, redactSecrets } from "./redact.js";
 import type {
   CreateRequest,
+  InputMessage,
   ResponseEventStream,
   ResponseState,
   ResponseStatus,
   ResponseStreamEvent,
   ResponsesClient,
 } from "./responses-client.js";
-import { sseEventStream } from "./sse-event-stream.js";
+import { type StreamResponse, sseEventStream } from "./sse-event-stream.js";
 
-/** The part of an `openai` client instance baton uses. */
-export type OpenAIResponsesLike = Pick<OpenAI, "responses">;
+/** The per-request options baton passes to the SDK (its `RequestOptions`, as far as baton uses them). */
+export interface RequestOptionsLike {
+  maxRetries?: number;
+  signal?: AbortSignal;
+  fetchOptions?: { redirect?: "follow" | "manual" | "error" };
+}
+
+/** What the SDK's request methods return (its `APIPromise`), as far as baton reads it. */
+export interface APIPromiseLike extends PromiseLike<unknown> {
+  asResponse(): Promise<StreamResponse>;
+  withResponse(): Promise<{
+    data: unknown;
+    response: { headers: { get(name: string): string | null } };
+  }>;
+}
+
+/** The body of a create call as baton sends it. */
+export interface CreateBodyLike {
+  [field: string]: unknown;
+  model: string;
+  input: string | InputMessage[];
+  background: true;
+  stream: boolean;
+}
+
+/** The query of a retrieve call as baton sends it. */
+export interface RetrieveQueryLike {
+  stream?: boolean;
+  starting_after?: number;
+}
+
+/**
+ * The part of an `openai` client instance baton uses: the three `responses` methods it calls,
+ * and the key, read only to redact it from failures. Structural on purpose: an `OpenAI` from
+ * another copy of the `openai` package (different private fields, so a different class to
+ * TypeScript), an `AzureOpenAI`, or a hand-written client all fit.
+ *
+ * @example
+ * ```ts
+ * import OpenAI from "openai";
+ * const client: OpenAIResponsesLike = new OpenAI();
+ * ```
+ */
+export interface OpenAIResponsesLike {
+  readonly responses: {
+    create(body: CreateBodyLike, options?: RequestOptionsLike): APIPromiseLike;
+    retrieve(
+      responseId: string,
+      query?: RetrieveQueryLike,
+      options?: RequestOptionsLike,
+    ): APIPromiseLike;
+    cancel(responseId: string, options?: RequestOptionsLike): APIPromiseLike;
+  };
+  readonly apiKey?: string | null;
+}
 
 const STATUSES: ReadonlySet<string> = new Set<ResponseStatus>([
   "queued",
@@ -31,9 +90,26 @@ const STATUSES: ReadonlySet<string> = new Set<ResponseStatus>([
 ]);
 
 const NO_RETRIES = { maxRetries: 0 } as const;
+/**
+ * A create is never redirected: `fetch` re-sends the body of a 307/308 (and would do so up to
+ * 20 times), and each POST may start a billed response. With "manual", the 3xx comes back as
+ * the SDK's error, which the classifier turns into a `rejected` failure naming the address.
+ * Reads and cancels (no body, idempotent) follow redirects inside `fetch`, which bounds them at
+ * 20 hops and drops `Authorization` when one leads to another origin; a redirected read that
+ * answers another response is refused by the id check below.
+ */
+const CREATE_OPTIONS = { maxRetries: 0, fetchOptions: { redirect: "manual" } } as const;
+
+/** Longer ids are not ids: refused before a request is made. */
+const MAX_RESPONSE_ID_LENGTH = 1024;
 
 /**
  * Wraps an `openai` client as baton's {@link ResponsesClient}.
+ *
+ * Every failure is thrown as a {@link ClientFailureError}: classified, with the client's key and
+ * anything shaped like a key removed from its message. Server text baton keeps (a failed
+ * response's `error`, a stream's `error` event) is redacted the same way; a reply about another
+ * response than the one asked for is a `protocol` failure.
  *
  * @example
  * ```ts
@@ -43,40 +119,150 @@ const NO_RETRIES = { maxRetries: 0 } as const;
  * ```
  */
 export function openAIResponsesClient(openai: OpenAIResponsesLike): ResponsesClient {
+  const secrets = () => clientSecrets(openai);
+  const failed = (err: unknown) => new ClientFailureError(classifyClientError(err, secrets()));
+  const guarded = async <T>(call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (err) {
+      throw failed(err);
+    }
+  };
+  /** Checks, then redacts, each event; a create's stream takes its id from its first event. */
+  const eventReader = (expectedId: string | undefined) => {
+    let id = expectedId;
+    return (raw: unknown): ResponseStreamEvent => {
+      const event = toStreamEvent(raw);
+      if (event.kind === "lifecycle" || event.kind === "terminal") {
+        id ??= event.response.id;
+        expectResponseId(event.response, id);
+        return { ...event, response: redactState(event.response, secrets()) };
+      }
+      if (event.kind === "error") {
+        return {
+          ...event,
+          message: redactSecrets(event.message, secrets()),
+          code: event.code === null ? null : redactSecrets(event.code, secrets()),
+        };
+      }
+      return event;
+    };
+  };
+
   return {
-    async create(request, signal) {
-      const body = { ...toCreateBody(request), background: true, stream: false } as const;
-      const response = await openai.responses.create(body, { ...NO_RETRIES, signal });
-      return toResponseState(response);
+    create(request, signal) {
+      return guarded(async () => {
+        const body = { ...toCreateBody(request), background: true, stream: false } as const;
+        const response = await openai.responses.create(body, { ...CREATE_OPTIONS, signal });
+        return redactState(toResponseState(response), secrets());
+      });
     },
-    async createStream(request, signal) {
-      const body = { ...toCreateBody(request), background: true, stream: true } as const;
-      return openEventStream(signal, (closing) =>
-        openai.responses.create(body, { ...NO_RETRIES, signal: closing }),
-      );
+    createStream(request, signal) {
+      return guarded(() => {
+        const body = { ...toCreateBody(request), background: true, stream: true } as const;
+        return openEventStream(
+          signal,
+          (closing) => openai.responses.create(body, { ...CREATE_OPTIONS, signal: closing }),
+          eventReader(undefined),
+          failed,
+        );
+      });
     },
-    async retrieve(responseId, signal) {
-      const { data, response } = await openai.responses
-        .retrieve(responseId, {}, { ...NO_RETRIES, signal })
-        .withResponse();
-      const pollAfter = Number.parseFloat(response.headers.get("openai-poll-after-ms") ?? "");
-      return {
-        response: toResponseState(data),
-        ...(Number.isFinite(pollAfter) && pollAfter >= 0 ? { pollAfterMs: pollAfter } : {}),
-      };
+    retrieve(responseId, signal) {
+      return guarded(async () => {
+        checkResponseId(responseId);
+        const { data, response } = await openai.responses
+          .retrieve(responseId, {}, { ...NO_RETRIES, signal })
+          .withResponse();
+        const state = expectResponseId(toResponseState(data), responseId);
+        const pollAfterMs = parseServerWaitMs(response.headers.get("openai-poll-after-ms"), 1);
+        return {
+          response: redactState(state, secrets()),
+          ...(pollAfterMs !== undefined ? { pollAfterMs } : {}),
+        };
+      });
     },
-    async streamFrom(responseId, startingAfter, signal) {
-      const query =
-        startingAfter === undefined
-          ? ({ stream: true } as const)
-          : ({ stream: true, starting_after: startingAfter } as const);
-      return openEventStream(signal, (closing) =>
-        openai.responses.retrieve(responseId, query, { ...NO_RETRIES, signal: closing }),
-      );
+    streamFrom(responseId, startingAfter, signal) {
+      return guarded(() => {
+        checkResponseId(responseId);
+        const query =
+          startingAfter === undefined
+            ? ({ stream: true } as const)
+            : ({ stream: true, starting_after: startingAfter } as const);
+        return openEventStream(
+          signal,
+          (closing) =>
+            openai.responses.retrieve(responseId, query, { ...NO_RETRIES, signal: closing }),
+          eventReader(responseId),
+          failed,
+        );
+      });
     },
-    async cancel(responseId, signal) {
-      return toResponseState(await openai.responses.cancel(responseId, { ...NO_RETRIES, signal }));
+    cancel(responseId, signal) {
+      return guarded(async () => {
+        checkResponseId(responseId);
+        const response = await openai.responses.cancel(responseId, { ...NO_RETRIES, signal });
+        return redactState(expectResponseId(toResponseState(response), responseId), secrets());
+      });
     },
+  };
+}
+
+/**
+ * A response id the SDK cannot put in a path (`.`, `..`, empty), or that is no id at all, is
+ * refused at once as `rejected`: no request is made, and retrying cannot help.
+ */
+function checkResponseId(responseId: string): void {
+  let problem: string | undefined;
+  if (typeof responseId !== "string" || responseId.length === 0) problem = "it is empty";
+  else if (responseId === "." || responseId === "..") problem = "it is a path segment";
+  else if (responseId.length > MAX_RESPONSE_ID_LENGTH) {
+    problem = `it is longer than ${MAX_RESPONSE_ID_LENGTH} characters`;
+  } else if (hasSpaceOrControl(responseId)) {
+    problem = "it holds spaces or control characters";
+  }
+  if (problem === undefined) return;
+  throw new ClientFailureError({
+    kind: "rejected",
+    message: `response id ${JSON.stringify(String(responseId).slice(0, 80))} was not sent: ${problem}`,
+  });
+}
+
+function hasSpaceOrControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code <= 0x20 || (code >= 0x7f && code <= 0x9f)) return true;
+  }
+  return false;
+}
+
+/** A reply about another response than the one asked for is not ours to act on. */
+function expectResponseId(state: ResponseState, responseId: string): ResponseState {
+  if (state.id !== responseId) {
+    throw new ProtocolError(
+      `asked about response '${responseId.slice(0, 100)}', the server answered about '${state.id.slice(0, 100)}'`,
+    );
+  }
+  return state;
+}
+
+/**
+ * The server-given text of a response with secrets removed. Not `outputText`: that is the
+ * model's answer, whose length is the delivery cursor, and no failure message.
+ */
+function redactState(state: ResponseState, secrets: readonly string[]): ResponseState {
+  if (state.error === null && state.incompleteReason === null) return state;
+  return {
+    ...state,
+    error:
+      state.error === null
+        ? null
+        : {
+            code: redactSecrets(state.error.code, secrets),
+            message: redactSecrets(state.error.message, secrets),
+          },
+    incompleteReason:
+      state.incompleteReason === null ? null : redactSecrets(state.incompleteReason, secrets),
   };
 }
 
@@ -99,17 +285,19 @@ function toCreateBody(request: CreateRequest) {
 /**
  * Makes a streamed request with the SDK and reads its body with baton's own reader. The request
  * gets a signal of its own: the caller's `signal` closes it (a connection timeout, a stopped
- * actor), and so does the stream's `abort()`.
+ * actor), and so does the stream's `abort()`. A failure while reading is thrown as `fail` makes it.
  */
 async function openEventStream(
   signal: AbortSignal,
-  request: (closing: AbortSignal) => { asResponse(): Promise<Response> },
+  request: (closing: AbortSignal) => { asResponse(): Promise<StreamResponse> },
+  toEvent: (raw: unknown) => ResponseStreamEvent,
+  fail: (err: unknown) => Error,
 ): Promise<ResponseEventStream> {
   const controller = new AbortController();
   if (signal.aborted) controller.abort();
   else signal.addEventListener("abort", () => controller.abort(), { once: true });
   const response = await request(controller.signal).asResponse();
-  return sseEventStream(response, controller, toStreamEvent);
+  return sseEventStream(response, controller, toEvent, fail);
 }
 
 /** Reduces one SDK stream event to baton's {@link ResponseStreamEvent}. */

@@ -27,7 +27,8 @@ export interface StreamResponse {
  * Wraps a streamed response; `abort()` closes the connection (through `controller`, whose signal
  * the request was made with) and ends the iteration quietly, as the SDK's stream does. A
  * response that is not an event stream (a proxy's HTML page with status 200) is a
- * {@link ProtocolError}, and its connection is closed.
+ * {@link ProtocolError}, and its connection is closed. `fail` maps what reading throws (the
+ * client port turns it into its classified, redacted failure).
  *
  * @example
  * ```ts
@@ -44,6 +45,7 @@ export function sseEventStream(
   response: StreamResponse,
   controller: AbortController,
   toEvent: (raw: unknown) => ResponseStreamEvent,
+  fail: (err: unknown) => unknown = (err) => err,
 ): ResponseEventStream {
   const contentType = response.headers.get("content-type");
   if (contentType !== null && !contentType.toLowerCase().includes("text/event-stream")) {
@@ -53,7 +55,7 @@ export function sseEventStream(
   const body = response.body;
   return {
     abort: () => controller.abort(),
-    [Symbol.asyncIterator]: () => readEvents(body, controller.signal, toEvent),
+    [Symbol.asyncIterator]: () => readEvents(body, controller.signal, toEvent, fail),
   };
 }
 
@@ -61,8 +63,9 @@ async function* readEvents(
   body: StreamBody | null,
   aborted: AbortSignal,
   toEvent: (raw: unknown) => ResponseStreamEvent,
+  fail: (err: unknown) => unknown,
 ): AsyncGenerator<ResponseStreamEvent, void, undefined> {
-  if (!body) throw new ProtocolError("the stream response has no body");
+  if (!body) throw fail(new ProtocolError("the stream response has no body"));
   // Events cut from one chunk; what a bad event follows is still handed over before its error.
   const ready: ResponseStreamEvent[] = [];
   let failure: unknown;
@@ -89,7 +92,7 @@ async function* readEvents(
   } catch (err) {
     // Closed on purpose: the reader asked for it and knows why.
     if (aborted.aborted) return;
-    throw err;
+    throw fail(err);
   }
 }
 
