@@ -7,7 +7,6 @@
  * `AbortSignal`, typed errors).
  */
 import { randomBytes } from "node:crypto";
-import type OpenAI from "openai";
 import {
   type Actor,
   createActor,
@@ -29,12 +28,15 @@ import {
   topState,
 } from "./persistence/envelope.js";
 import { restoreRunActor } from "./persistence/restore.js";
-import { openAIResponsesClient } from "./services/openai-responses-client.js";
+import {
+  type OpenAIResponsesLike,
+  openAIResponsesClient,
+} from "./services/openai-responses-client.js";
 import type { CreateRequest, ResponsesClient } from "./services/responses-client.js";
 import type { RunStore } from "./services/stores/run-store.js";
 
 /** An `openai` client instance, or any implementation of baton's client port. */
-export type ClientLike = Pick<OpenAI, "responses"> | ResponsesClient;
+export type ClientLike = OpenAIResponsesLike | ResponsesClient;
 
 /**
  * One piece of output text, as a consumer receives it. A streamed piece holds the text of
