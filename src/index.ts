@@ -51,11 +51,17 @@ export {
 } from "./run.js";
 export {
   type ClientFailure,
+  ClientFailureError,
   type ClientFailureKind,
   classifyClientError,
+  MAX_SERVER_WAIT_MS,
   ProtocolError,
 } from "./services/client-failure.js";
-export { openAIResponsesClient } from "./services/openai-responses-client.js";
+export {
+  type OpenAIResponsesLike,
+  openAIResponsesClient,
+} from "./services/openai-responses-client.js";
+export { redactSecrets } from "./services/redact.js";
 export * from "./services/responses-client.js";
 export { FileRunStore } from "./services/stores/file-run-store.js";
 export { MemoryRunStore } from "./services/stores/memory-run-store.js";
