@@ -22,7 +22,8 @@ export interface ScriptedServer {
   close(): Promise<void>;
 }
 
-export type Handler = (request: SeenRequest, res: ServerResponse) => void | Promise<void>;
+/** Answers one request (its return value is ignored; a rejection destroys the socket). */
+export type Handler = (request: SeenRequest, res: ServerResponse) => unknown;
 
 export async function scriptedServer(handler: Handler): Promise<ScriptedServer> {
   const requests: SeenRequest[] = [];
