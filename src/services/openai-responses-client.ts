@@ -308,7 +308,8 @@ export function toStreamEvent(raw: unknown): ResponseStreamEvent {
   const event = raw as Record<string, unknown>;
   const type = event.type;
   const sequenceNumber = event.sequence_number;
-  if (typeof type !== "string" || typeof sequenceNumber !== "number") {
+  if (typeof type !== "string" || !isCount(sequenceNumber)) {
+    // A negative, fractional or infinite (`1e400`) number would break deduplication and gaps.
     throw new ProtocolError(`stream event without type or sequence_number: ${preview(raw)}`);
   }
   switch (type) {
@@ -359,9 +360,9 @@ export function toResponseState(raw: unknown): ResponseState {
     usage:
       usage && typeof usage === "object"
         ? {
-            inputTokens: Number(usage.input_tokens ?? 0),
-            outputTokens: Number(usage.output_tokens ?? 0),
-            totalTokens: Number(usage.total_tokens ?? 0),
+            inputTokens: countOf(usage.input_tokens),
+            outputTokens: countOf(usage.output_tokens),
+            totalTokens: countOf(usage.total_tokens),
           }
         : null,
     error:
@@ -372,8 +373,19 @@ export function toResponseState(raw: unknown): ResponseState {
       incomplete && typeof incomplete === "object" && typeof incomplete.reason === "string"
         ? incomplete.reason
         : null,
-    createdAt: typeof r.created_at === "number" ? r.created_at : null,
+    createdAt:
+      typeof r.created_at === "number" && Number.isFinite(r.created_at) ? r.created_at : null,
   };
+}
+
+/** A non-negative integer JSON can hold exactly: a sequence number, a token count. */
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/** A token count as the server gave it; anything else (a string, NaN, -1) counts as 0. */
+function countOf(value: unknown): number {
+  return isCount(value) ? value : 0;
 }
 
 /** The SDK's `output_text`, computed here because `cancel()` and stream events lack it. */
