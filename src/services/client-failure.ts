@@ -10,7 +10,7 @@
  * `Authorization` header gets nothing written down.
  */
 import { BatonError } from "../errors.js";
-import { redactSecrets } from "./redact.js";
+import { keptText } from "./redact.js";
 
 /**
  * The longest wait baton accepts from a server (`retry-after`, `retry-after-ms`,
@@ -145,11 +145,12 @@ export function classifyClientError(err: unknown, secrets: readonly string[] = [
   if (err instanceof ClientFailureError) return err.failure;
   const failure = classify(err);
   // Every string here came from the server or the SDK: the body's message and code, the
-  // request id header, previews of a garbage reply.
-  failure.message = redactSecrets(failure.message, secrets);
-  if (failure.code !== undefined) failure.code = redactSecrets(failure.code, secrets);
-  if (failure.requestId !== undefined)
-    failure.requestId = redactSecrets(failure.requestId, secrets);
+  // request id header, previews of a garbage reply. Kept redacted and bounded.
+  failure.message = keptText(failure.message, secrets);
+  if (failure.code !== undefined) failure.code = keptText(failure.code, secrets, 200);
+  if (failure.requestId !== undefined) {
+    failure.requestId = keptText(failure.requestId, secrets, 200);
+  }
   return failure;
 }
 

@@ -12,7 +12,7 @@ import {
   ProtocolError,
   parseServerWaitMs,
 } from "./client-failure.js";
-import { clientSecrets, redactSecrets } from "./redact.js";
+import { clientSecrets, keptText } from "./redact.js";
 import type {
   CreateRequest,
   InputMessage,
@@ -141,8 +141,8 @@ export function openAIResponsesClient(openai: OpenAIResponsesLike): ResponsesCli
       if (event.kind === "error") {
         return {
           ...event,
-          message: redactSecrets(event.message, secrets()),
-          code: event.code === null ? null : redactSecrets(event.code, secrets()),
+          message: keptText(event.message, secrets()),
+          code: event.code === null ? null : keptText(event.code, secrets(), 200),
         };
       }
       return event;
@@ -247,8 +247,8 @@ function expectResponseId(state: ResponseState, responseId: string): ResponseSta
 }
 
 /**
- * The server-given text of a response with secrets removed. Not `outputText`: that is the
- * model's answer, whose length is the delivery cursor, and no failure message.
+ * The server-given text of a response with secrets removed, cut to a bounded length. Not
+ * `outputText`: that is the model's answer, whose length is the delivery cursor.
  */
 function redactState(state: ResponseState, secrets: readonly string[]): ResponseState {
   if (state.error === null && state.incompleteReason === null) return state;
@@ -258,11 +258,11 @@ function redactState(state: ResponseState, secrets: readonly string[]): Response
       state.error === null
         ? null
         : {
-            code: redactSecrets(state.error.code, secrets),
-            message: redactSecrets(state.error.message, secrets),
+            code: keptText(state.error.code, secrets, 200),
+            message: keptText(state.error.message, secrets),
           },
     incompleteReason:
-      state.incompleteReason === null ? null : redactSecrets(state.incompleteReason, secrets),
+      state.incompleteReason === null ? null : keptText(state.incompleteReason, secrets, 200),
   };
 }
 

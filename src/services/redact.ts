@@ -52,6 +52,23 @@ export function redactSecrets(text: string, secrets: readonly string[] = []): st
   return out;
 }
 
+/** The most of one server-given text baton keeps: a 10 MB error body must not ride in every save. */
+export const MAX_KEPT_TEXT = 2_000;
+
+/**
+ * Server-given text as baton keeps it: redacted (first, so a cut cannot leave half a key),
+ * then cut to `max` characters.
+ *
+ * @example
+ * ```ts
+ * keptText("x".repeat(5000), []).length; // 2001 (2000 and "…")
+ * ```
+ */
+export function keptText(text: string, secrets: readonly string[], max = MAX_KEPT_TEXT): string {
+  const redacted = redactSecrets(text, secrets);
+  return redacted.length > max ? `${redacted.slice(0, max)}…` : redacted;
+}
+
 /**
  * The key an `openai` client instance holds, when it holds one as a string (`apiKey`; an Azure
  * client's too). Read at the time of each failure: a key given as a function is refreshed.

@@ -50,3 +50,13 @@ it("classifyClientError redacts the message, the code and the request id", () =>
   expect(JSON.stringify(failure)).not.toContain(key);
   expect(failure.message).toBe("no such key ***, Bearer ***");
 });
+
+it("a huge server message is kept bounded, and redacted before it is cut", () => {
+  const key = "azure0123456789abcdef";
+  const failure = classifyClientError(
+    { status: 500, error: { message: `${"x".repeat(1995)}${key}${"y".repeat(10_000_000)}` } },
+    [key],
+  );
+  expect(failure.message.length).toBeLessThanOrEqual(2_001);
+  expect(failure.message).not.toContain(key.slice(0, 5));
+});
