@@ -267,7 +267,7 @@ function readHeader(headers: unknown, name: string): string | undefined {
 }
 
 /** A plain non-negative decimal: no sign, no exponent, no trailing garbage (`"5abc"`). */
-const DECIMAL = /^\s*(\d{1,15}(?:\.\d{1,6})?)\s*$/;
+const DECIMAL = /^\s*(\d{1,15}(?:\.\d+)?)\s*$/;
 /** An HTTP date in one of its three forms (RFC 9110 §5.6.7): they all start with a day name. */
 const HTTP_DATE = /^\s*(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /i;
 

@@ -137,6 +137,7 @@ describe("server-given waits", () => {
     const cases: [string, 1 | 1000, number | undefined][] = [
       ["2", 1000, 2000],
       ["0.5", 1000, 500],
+      ["0.30000000000000004", 1, 0.30000000000000004],
       ["20", 1, 20],
       [" 7 ", 1, 7],
       ["3600", 1000, MAX_SERVER_WAIT_MS],
