@@ -14,8 +14,13 @@ export type ClientFailureKind =
   | "server"
   /** No connection could be made: the request never reached the server. */
   | "unreachable"
-  /** The connection broke or timed out after the request may have been sent. */
+  /** The connection broke after the request may have been sent. */
   | "connection"
+  /**
+   * No answer within the request's own time limit (`RunOptions.requestTimeoutMs`,
+   * `createTimeoutMs`): the server may be reachable, and may have acted on the request.
+   */
+  | "timeout"
   /** 404: the response does not exist, or has expired (about 10 minutes after creation). */
   | "not-found"
   /** 400 "more than 5 minutes old": the stream can no longer be replayed; poll instead. */
@@ -52,6 +57,7 @@ export function isTransient(failure: ClientFailure): boolean {
     failure.kind === "server" ||
     failure.kind === "unreachable" ||
     failure.kind === "connection" ||
+    failure.kind === "timeout" ||
     failure.kind === "protocol"
   );
 }
