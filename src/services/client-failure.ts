@@ -131,6 +131,13 @@ export function classifyClientError(err: unknown): ClientFailure {
       return { kind: "protocol", message: `the server answered something that is not JSON` };
     }
     if (err instanceof SyntaxError) return { kind: "protocol", message };
+    // The SDK's own `timeout` option: the server did not answer in time; it may be reachable.
+    if (
+      (err as { constructor?: { name?: unknown } } | null)?.constructor?.name ===
+      "APIConnectionTimeoutError"
+    ) {
+      return { kind: "timeout", message: `timed out: ${message}` };
+    }
     const causeCode = findCauseCode(err);
     if (causeCode !== undefined && UNREACHABLE_CODES.has(causeCode)) {
       return { kind: "unreachable", message: `${message} (${causeCode})` };
