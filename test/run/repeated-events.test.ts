@@ -64,9 +64,11 @@ async function follow(options: { idleTimeoutMs: number }) {
   run.on("delta", (d) => {
     text += d.text;
   });
-  run.subscribe(() => {
-    const why = run.getSnapshot().context.interruption;
-    if (why && interruptions.at(-1) !== why) interruptions.push(why);
+  run.subscribe({
+    next: () => {
+      const why = run.getSnapshot().context.interruption;
+      if (why && interruptions.at(-1) !== why) interruptions.push(why);
+    },
   });
   const result = await run.result();
   return { result, interruptions, text, run };

@@ -31,9 +31,11 @@ const FAST_RETRY = { maxAttempts: 5, baseDelayMs: 5, maxDelayMs: 20, jitter: 0 }
 /** Every failure the run met, in order. */
 function failuresOf(run: Run): ClientFailure[] {
   const seen: ClientFailure[] = [];
-  run.subscribe(() => {
-    const failure = run.getSnapshot().context.lastFailure;
-    if (failure && seen.at(-1) !== failure) seen.push(failure);
+  run.subscribe({
+    next: () => {
+      const failure = run.getSnapshot().context.lastFailure;
+      if (failure && seen.at(-1) !== failure) seen.push(failure);
+    },
   });
   return seen;
 }
@@ -100,11 +102,13 @@ describe("every request has a time limit of its own", () => {
     const failures = failuresOf(run);
     try {
       await new Promise<void>((resolve) => {
-        const sub = run.subscribe(() => {
-          if (failures.length > 0) {
-            sub.unsubscribe();
-            resolve();
-          }
+        const sub = run.subscribe({
+          next: () => {
+            if (failures.length > 0) {
+              sub.unsubscribe();
+              resolve();
+            }
+          },
         });
       });
       expectTimedOut(failures[0], "resume");
@@ -141,5 +145,15 @@ describe("every request has a time limit of its own", () => {
     expect(result.outcome).toBe("gave-up");
     expect(result.reason).toBe("create-unknown");
     expectTimedOut(result.failure, "create");
+  });
+});
+
+describe("the SDK's own timeout", () => {
+  it("is classified as timeout, not as a connection that cannot be reached", async () => {
+    const { classifyClientError } = await import("../../src/services/client-failure.js");
+    const OpenAI = (await import("openai")).default;
+    const failure = classifyClientError(new OpenAI.APIConnectionTimeoutError());
+    expect(failure.kind).toBe("timeout");
+    expect(failure.message).toMatch(/timed out/);
   });
 });

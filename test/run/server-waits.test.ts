@@ -170,11 +170,12 @@ describe("server-given waits", () => {
 
   it("the examples of the issue", async () => {
     pollAnswer = "429";
-    for (const values of [
+    const examples: Record<string, string>[] = [
       { "retry-after": "999999999" },
       { "retry-after-ms": "-5", "retry-after": "Thu, 01 Jan 2099 00:00:00 GMT" },
       { "retry-after-ms": "1e308" },
-    ]) {
+    ];
+    for (const values of examples) {
       headers = values;
       expect(await nextWakeAfterOnePoll()).toBeLessThanOrEqual(POLICY.maxDelayMs + 50);
     }

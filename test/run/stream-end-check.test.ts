@@ -108,11 +108,13 @@ describe("a stream that ends without a terminal event", () => {
       stream: true,
     });
     const waits: number[] = [];
-    run.subscribe(() => {
-      const snapshot = run.getSnapshot();
-      if (snapshot.matches({ interrupted: "backoff" }) && snapshot.context.wakeAt !== null) {
-        waits.push(snapshot.context.wakeAt - Date.now());
-      }
+    run.subscribe({
+      next: () => {
+        const snapshot = run.getSnapshot();
+        if (snapshot.matches({ interrupted: "backoff" }) && snapshot.context.wakeAt !== null) {
+          waits.push(snapshot.context.wakeAt - Date.now());
+        }
+      },
     });
     const result = await resultSoon(run);
     expect(result.outcome).toBe("completed");
