@@ -111,12 +111,12 @@ function rulesOf(faults: Fault[]): FaultRule[] {
   return rules;
 }
 
-const latencies: number[] = [];
+const latencies: { ms: number; stream: boolean; cancelled: boolean }[] = [];
 const outcomes = new Map<string, number>();
 let slowest: { ms: number; schedule: LatencySchedule } | undefined;
 
 /** Carries out a schedule; returns ms from the server's terminal state to the run's `done`. */
-async function measure(s: LatencySchedule): Promise<number> {
+async function measure(s: LatencySchedule): Promise<{ ms: number; cancelled: boolean }> {
   const emulator = await startEmulator({
     outputTokens: s.outputTokens,
     tokenDelayMs: s.tokenDelayMs,
@@ -181,7 +181,10 @@ async function measure(s: LatencySchedule): Promise<number> {
     outcomes.set(ended.outcome, (outcomes.get(ended.outcome) ?? 0) + 1);
     expect(["completed", "cancelled"]).toContain(ended.outcome);
     expect(terminalAt).toBeDefined();
-    return Math.max(0, (doneAt as number) - (terminalAt as number));
+    return {
+      ms: Math.max(0, (doneAt as number) - (terminalAt as number)),
+      cancelled: ended.outcome === "cancelled",
+    };
   } finally {
     clearInterval(watcher);
     await emulator.close();
@@ -193,12 +196,28 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
+function figures(name: string, picked: { ms: number }[]): string {
+  const sorted = picked.map((l) => l.ms).sort((a, b) => a - b);
+  return `  ${name} (${sorted.length}): p50 ${percentile(sorted, 50)} ms, p90 ${percentile(sorted, 90)} ms, p99 ${percentile(sorted, 99)} ms, max ${sorted.at(-1)} ms`;
+}
+
 afterAll(() => {
-  const sorted = [...latencies].sort((a, b) => a - b);
   console.log(
     [
-      `terminal → done over ${sorted.length} schedules (seed ${seed}, default RunOptions):`,
-      `  p50 ${percentile(sorted, 50)} ms, p90 ${percentile(sorted, 90)} ms, p99 ${percentile(sorted, 99)} ms, max ${sorted.at(-1)} ms`,
+      `terminal → done over ${latencies.length} schedules (seed ${seed}, default RunOptions):`,
+      figures("all", latencies),
+      figures(
+        "stream",
+        latencies.filter((l) => l.stream),
+      ),
+      figures(
+        "poll",
+        latencies.filter((l) => !l.stream),
+      ),
+      figures(
+        "ended cancelled (by another client)",
+        latencies.filter((l) => l.cancelled),
+      ),
       `  outcomes: ${[...outcomes].map(([k, n]) => `${k} ${n}`).join(", ")}`,
       ...(slowest ? [`  slowest schedule: ${JSON.stringify(slowest.schedule)}`] : []),
     ].join("\n"),
@@ -211,8 +230,8 @@ describe("time from the server's terminal state to the run's done", () => {
     async () => {
       await fc.assert(
         fc.asyncProperty(schedule, async (s) => {
-          const ms = await measure(s);
-          latencies.push(ms);
+          const { ms, cancelled } = await measure(s);
+          latencies.push({ ms, stream: s.stream, cancelled });
           if (!slowest || ms > slowest.ms) slowest = { ms, schedule: s };
           expect(ms).toBeLessThanOrEqual(bound);
         }),
