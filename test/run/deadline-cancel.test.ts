@@ -58,8 +58,10 @@ describe("a deadline ends the run whatever the cancel does", () => {
         cancelGraceMs: 300,
         pollIntervalMs: 20,
         retry: { maxAttempts: 5, baseDelayMs: 5, maxDelayMs: 20, jitter: 0 },
-        firstEventTimeoutMs: 100,
-        idleTimeoutMs: 100,
+        // Long enough for a cold create on a loaded machine (the create may answer until the
+        // deadline plus this); the deadline comes first.
+        firstEventTimeoutMs: 5_000,
+        idleTimeoutMs: 5_000,
       },
     });
     const result = await run.result();
