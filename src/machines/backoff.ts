@@ -1,14 +1,49 @@
-/** Exponential backoff with jitter, shared by every retry and resume of the run machine. */
+/** Backoff of the run machine's retries and resumes, and the bounds on waits a server asks for. */
 import type { RetryPolicy } from "./run-types.js";
+
+/**
+ * The longest wait a server can make a run take in one go: `retry-after`, `retry-after-ms` and
+ * `openai-poll-after-ms` above it are cut to it (10 minutes, about a response's retention: a
+ * longer wait would outlive what it waits for).
+ */
+export const MAX_SERVER_WAIT_MS = 10 * 60_000;
+
+/**
+ * A server-given wait beyond this is nonsense (a date years off, `retry-after: 999999999`) and
+ * taken as absent: the run's own backoff applies, not {@link MAX_SERVER_WAIT_MS}.
+ */
+export const NONSENSE_SERVER_WAIT_MS = 24 * 60 * 60_000;
+
+/**
+ * A wait a server asked for, as the machine takes it: `undefined` when absent or nonsense
+ * (not a finite number, negative, beyond {@link NONSENSE_SERVER_WAIT_MS}); otherwise at most
+ * {@link MAX_SERVER_WAIT_MS}. Applied where the machine computes a wake time, so that whatever
+ * the client port parsed, a run's waits stay bounded.
+ *
+ * @example
+ * ```ts
+ * serverWait(20); // 20
+ * serverWait(999_999_999_000); // undefined (31 years: nonsense)
+ * serverWait(3_600_000); // 600000 (an hour: cut to 10 minutes)
+ * serverWait(-5); // undefined
+ * ```
+ */
+export function serverWait(ms: unknown): number | undefined {
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) return undefined;
+  if (ms > NONSENSE_SERVER_WAIT_MS) return undefined;
+  return Math.min(ms, MAX_SERVER_WAIT_MS);
+}
 
 /**
  * The delay before retry number `attempt` (0 for the first retry): `baseDelayMs · 2^attempt`,
  * capped at `maxDelayMs`, minus a random fraction up to `jitter` of it. A server's
- * `retry-after` wins when it asks for longer.
+ * `retry-after` (bounded by {@link serverWait}) is honoured as asked, instead of the backoff:
+ * a server that asks for 20 ms gets its retry in 20 ms, not after a backoff of seconds.
  *
  * @example
  * ```ts
  * backoffDelay(2, { baseDelayMs: 500, maxDelayMs: 30_000, jitter: 0, maxAttempts: 8 }); // 2000
+ * backoffDelay(5, { baseDelayMs: 500, maxDelayMs: 30_000, jitter: 0, maxAttempts: 8 }, 20); // 20
  * ```
  */
 export function backoffDelay(
@@ -17,7 +52,38 @@ export function backoffDelay(
   retryAfterMs?: number,
   random: () => number = Math.random,
 ): number {
+  const asked = serverWait(retryAfterMs);
+  if (asked !== undefined) return asked;
   const exponential = Math.min(policy.baseDelayMs * 2 ** attempt, policy.maxDelayMs);
-  const delay = exponential * (1 - policy.jitter * random());
-  return Math.max(delay, retryAfterMs ?? 0);
+  return exponential * (1 - policy.jitter * random());
+}
+
+/** The first resumption waits at most this long (less when `retry.baseDelayMs` is less). */
+export const RESUME_BASE_DELAY_MS = 250;
+/** No resumption waits longer than this (less when `retry.maxDelayMs` is less). */
+export const RESUME_MAX_DELAY_MS = 2_000;
+
+/**
+ * The delay before resumption number `attempt` of a broken stream: from `retry.baseDelayMs`
+ * (at most {@link RESUME_BASE_DELAY_MS}) growing 1.5× per attempt, capped at `retry.maxDelayMs`
+ * (at most {@link RESUME_MAX_DELAY_MS}), minus up to `jitter` of it; a server's `retry-after`
+ * as asked. Lower than a retry's backoff: a resume costs one GET, and a response that finished
+ * meanwhile is found by the retrieve before it, not by waiting.
+ *
+ * @example
+ * ```ts
+ * resumeDelay(2, { baseDelayMs: 500, maxDelayMs: 30_000, jitter: 0, maxAttempts: 8 }); // 562.5
+ * ```
+ */
+export function resumeDelay(
+  attempt: number,
+  policy: RetryPolicy,
+  retryAfterMs?: number,
+  random: () => number = Math.random,
+): number {
+  const asked = serverWait(retryAfterMs);
+  if (asked !== undefined) return asked;
+  const base = Math.min(policy.baseDelayMs, RESUME_BASE_DELAY_MS);
+  const cap = Math.min(policy.maxDelayMs, RESUME_MAX_DELAY_MS);
+  return Math.min(base * 1.5 ** attempt, cap) * (1 - policy.jitter * random());
 }

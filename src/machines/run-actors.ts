@@ -29,6 +29,12 @@ export const MAX_TIMER_MS = 2_147_483_647;
  * answer) holds back its first text, and the size of one delta.
  */
 const MAX_STREAM_BATCH = 256;
+/**
+ * Events at or before the furthest sequence number a stream has reached that it may send
+ * (beyond a full replay from 0, which a server ignoring `starting_after` sends once) before it
+ * is taken as broken: a stream that repeats old events forever never ends otherwise.
+ */
+export const MAX_REPEATED_EVENTS = 100;
 /** An opened stream not picked up by the streaming state within this time is closed. */
 const PARKED_STREAM_TTL_MS = 30_000;
 
@@ -93,6 +99,7 @@ export const sleepUntil = fromPromise<void, { until: number | null }>(({ input, 
  */
 function boundedConnection(outer: AbortSignal, ms: number) {
   const connection = new AbortController();
+  let timedOut = false;
   const answered = () => {
     clearTimeout(timer);
     outer.removeEventListener("abort", abort);
@@ -102,16 +109,66 @@ function boundedConnection(outer: AbortSignal, ms: number) {
     answered();
     connection.abort();
   };
-  const timer = setTimeout(abort, ms);
+  const timer = setTimeout(
+    () => {
+      timedOut = !outer.aborted;
+      abort();
+    },
+    Math.min(Math.max(0, ms), MAX_TIMER_MS),
+  );
   outer.addEventListener("abort", abort, { once: true });
-  return { signal: connection.signal, answered };
+  return {
+    signal: connection.signal,
+    answered,
+    /** True once the time ran out (not when the caller aborted). */
+    get timedOut() {
+      return timedOut;
+    },
+  };
+}
+
+/**
+ * A request that did not answer in time: a `timeout` failure (transient; it says "timed out",
+ * not "cannot reach": the server may well be reachable, and may have acted on the request).
+ */
+function timedOut(what: string, ms: number): ClientFailure {
+  return { kind: "timeout", message: `the ${what} timed out: no answer within ${ms} ms` };
 }
 
 async function classified<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
+    if (isTimeoutFailure(err)) throw err;
     throw classifyClientError(err) satisfies ClientFailure;
+  }
+}
+
+/** A failure this module made for a request that timed out: passed on as it is. */
+function isTimeoutFailure(err: unknown): err is ClientFailure {
+  return (
+    typeof err === "object" &&
+    err !== null &&
+    !(err instanceof Error) &&
+    (err as { kind?: unknown }).kind === "timeout"
+  );
+}
+
+/** `call` over a connection bounded by `ms`; a timeout rejects as {@link timedOut}. */
+async function bounded<T>(
+  what: string,
+  outer: AbortSignal,
+  ms: number,
+  call: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const connection = boundedConnection(outer, ms);
+  try {
+    return await call(connection.signal);
+  } catch (err) {
+    if (connection.timedOut) throw timedOut(what, ms);
+    throw classifyClientError(err) satisfies ClientFailure;
+  } finally {
+    connection.answered();
   }
 }
 
@@ -132,14 +189,9 @@ export function createRunActors(client: ResponsesClient) {
     /** The create call; a server that never answers is given up on after `timeoutMs`. */
     createResponse: fromPromise<ResponseState, { request: CreateRequest; timeoutMs: number }>(
       ({ input, signal }) =>
-        classified(async () => {
-          const connection = boundedConnection(signal, input.timeoutMs);
-          try {
-            return await client.create(input.request, connection.signal);
-          } finally {
-            connection.answered();
-          }
-        }),
+        bounded("create", signal, input.timeoutMs, (bounded) =>
+          client.create(input.request, bounded),
+        ),
     ),
 
     /**
@@ -159,14 +211,20 @@ export function createRunActors(client: ResponsesClient) {
           stream = await client.createStream(input.request, connection.signal);
           iterator = stream[Symbol.asyncIterator]();
           first = await iterator.next();
+        } catch (err) {
+          if (connection.timedOut) throw timedOut("create", input.timeoutMs);
+          throw err;
         } finally {
           connection.answered();
         }
         if (first.done || first.value.kind !== "lifecycle") {
           stream.abort();
           // An aborted SDK stream ends quietly: say why it ended.
-          if (connection.signal.aborted && !signal.aborted) {
-            throw new Error(`no response.created within ${input.timeoutMs} ms`);
+          if (connection.timedOut) {
+            throw {
+              kind: "timeout",
+              message: `the create timed out: no response.created within ${input.timeoutMs} ms`,
+            } satisfies ClientFailure;
           }
           throw new ProtocolError("the stream did not start with response.created");
         }
@@ -180,8 +238,12 @@ export function createRunActors(client: ResponsesClient) {
       }),
     ),
 
-    retrieveResponse: fromPromise<RetrieveResult, { responseId: string }>(({ input, signal }) =>
-      classified(() => client.retrieve(input.responseId, signal)),
+    /** A poll (or a check, or a cancel's confirmation), given up on after `timeoutMs`. */
+    retrieveResponse: fromPromise<RetrieveResult, { responseId: string; timeoutMs: number }>(
+      ({ input, signal }) =>
+        bounded("poll", signal, input.timeoutMs, (bounded) =>
+          client.retrieve(input.responseId, bounded),
+        ),
     ),
 
     /**
@@ -202,6 +264,9 @@ export function createRunActors(client: ResponsesClient) {
             input.startingAfter ?? undefined,
             connection.signal,
           );
+        } catch (err) {
+          if (connection.timedOut) throw timedOut("resume", input.headersTimeoutMs);
+          throw err;
         } finally {
           connection.answered();
         }
@@ -210,8 +275,12 @@ export function createRunActors(client: ResponsesClient) {
       }),
     ),
 
-    cancelResponse: fromPromise<ResponseState, { responseId: string }>(({ input, signal }) =>
-      classified(() => client.cancel(input.responseId, signal)),
+    /** `responses.cancel`, given up on after `timeoutMs`. */
+    cancelResponse: fromPromise<ResponseState, { responseId: string; timeoutMs: number }>(
+      ({ input, signal }) =>
+        bounded("cancel", signal, input.timeoutMs, (bounded) =>
+          client.cancel(input.responseId, bounded),
+        ),
     ),
 
     /**
@@ -227,6 +296,11 @@ export function createRunActors(client: ResponsesClient) {
       let sawEvent = false;
       let lastEventAt = Date.now();
       let queued = true;
+      // Progress is a sequence number beyond any seen: only progress feeds the watchdogs.
+      let furthest = input.startingAfter ?? -1;
+      let progressed = false;
+      let repeated = 0;
+      const repeatsAllowed = furthest + 1 + MAX_REPEATED_EVENTS;
 
       const stop = () => {
         stopped = true;
@@ -276,7 +350,8 @@ export function createRunActors(client: ResponsesClient) {
         flushing = undefined;
         if (stopped || batch.length === 0) return;
         // Once per batch rather than per event: the watchdogs count in event-loop turns.
-        lastEventAt = Date.now();
+        if (progressed) lastEventAt = Date.now();
+        progressed = false;
         const events = batch;
         batch = [];
         send({ type: "stream.events", events });
@@ -293,7 +368,23 @@ export function createRunActors(client: ResponsesClient) {
         }
         for await (const event of stream) {
           if (stopped) return;
-          sawEvent = true;
+          if (event.sequenceNumber > furthest) {
+            furthest = event.sequenceNumber;
+            progressed = true;
+            sawEvent = true;
+          } else if (++repeated > repeatsAllowed) {
+            flush();
+            if (stopped) return;
+            stop();
+            send({
+              type: "stream.failed",
+              failure: {
+                kind: "protocol",
+                message: `the stream repeated ${repeated} events already received (last #${event.sequenceNumber}, reached #${furthest})`,
+              },
+            });
+            return;
+          }
           if (event.kind === "lifecycle" && event.response.status !== "queued") queued = false;
           if (event.kind === "delta") queued = false;
           batch.push(event);

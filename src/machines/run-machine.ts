@@ -33,7 +33,7 @@ import {
   type ResponsesClient,
   type RetrieveResult,
 } from "../services/responses-client.js";
-import { backoffDelay } from "./backoff.js";
+import { backoffDelay, resumeDelay, serverWait } from "./backoff.js";
 import { createRunActors, MAX_TIMER_MS } from "./run-actors.js";
 import {
   type CancelCause,
@@ -95,6 +95,25 @@ function definedOnly<T extends object>(values: T): Partial<T> {
   return Object.fromEntries(
     Object.entries(values).filter(([, value]) => value !== undefined),
   ) as Partial<T>;
+}
+
+/**
+ * An option of the run, or its default when the run's options predate it (a snapshot saved
+ * by an older baton holds the options of its day; see `RUN_MACHINE_VERSION`).
+ */
+function optionOf<K extends keyof RunOptions>(context: RunContext, key: K): RunOptions[K] {
+  return context.options[key] ?? DEFAULT_RUN_OPTIONS[key];
+}
+
+/** How long a single request (poll, check, cancel, confirm) may take. */
+function requestTimeout(context: RunContext): number {
+  return optionOf(context, "requestTimeoutMs");
+}
+
+/** When a cancel asked for by the deadline has had its time (null: no such cancel). */
+function cancelGraceEnd(context: RunContext): number | null {
+  if (context.cancelRequested !== "deadline" || context.deadlineAt === null) return null;
+  return context.deadlineAt + optionOf(context, "cancelGraceMs");
 }
 
 function initialContext(input: RunInput): RunContext {
@@ -189,6 +208,16 @@ const createFailed = [
   { target: "#run.done", actions: { type: "giveUp", params: giveUpParams("create-failed") } },
 ] as const;
 
+/**
+ * The deadline asked for a cancel and its grace is over: the run ends whatever the server still
+ * says, and its result says the cancel was not confirmed.
+ */
+const deadlineEndsCancel = {
+  guard: "cancelGraceOver",
+  target: "#run.done",
+  actions: { type: "giveUp", params: { reason: "deadline", cancelConfirmed: false } },
+} as const;
+
 export const runMachine = setup({
   types: {
     context: {} as RunContext,
@@ -248,15 +277,25 @@ export const runMachine = setup({
     reachesGap: ({ context }, params: { events: readonly ResponseStreamEvent[] }) =>
       readBatch(context.sequenceNumber, params.events).end?.kind === "gap",
     resumesExhausted: ({ context }) => context.resumeAttempts >= context.options.maxResumeAttempts,
+    /** A cancel the deadline asked for has had its grace: the run ends, confirmed or not. */
+    cancelGraceOver: ({ context }) => {
+      const end = cancelGraceEnd(context);
+      return end !== null && Date.now() >= end;
+    },
     recreatesOnRestore: ({ context }) =>
       context.options.onUnknownCreate === "recreate" && context.request !== null,
   },
   delays: {
     /** Until `wakeAt` (absolute): a restored state waits only the time left. */
-    untilWake: ({ context }) =>
-      context.wakeAt === null
-        ? MAX_TIMER_MS
-        : Math.min(Math.max(0, context.wakeAt - Date.now()), MAX_TIMER_MS),
+    untilWake: ({ context }) => {
+      // A cancel for the deadline waits no longer than its grace (then it ends the run).
+      const graceEnd = cancelGraceEnd(context);
+      const at =
+        graceEnd === null
+          ? context.wakeAt
+          : Math.min(context.wakeAt ?? Number.POSITIVE_INFINITY, graceEnd);
+      return at === null ? MAX_TIMER_MS : Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS);
+    },
   },
   actions: {
     /** A run with a deadline gets its timer (a child: it must survive a restore). */
@@ -306,7 +345,9 @@ export const runMachine = setup({
     schedulePoll: assign(({ context }, params: { pollAfterMs?: number }) => ({
       attempts: 0,
       lastFailure: null,
-      wakeAt: Date.now() + Math.max(context.options.pollIntervalMs, params.pollAfterMs ?? 0),
+      // The server's hint is bounded here, whatever the port parsed (serverWait).
+      wakeAt:
+        Date.now() + Math.max(context.options.pollIntervalMs, serverWait(params.pollAfterMs) ?? 0),
     })),
     pollNow: assign({ wakeAt: () => Date.now() }),
     scheduleRetry: assign(({ context }, params: { failure: ClientFailure }) => {
@@ -369,10 +410,11 @@ export const runMachine = setup({
     scheduleResume: assign(({ context }) => ({
       wakeAt:
         Date.now() +
-        backoffDelay(
+        resumeDelay(
           context.resumeAttempts,
           context.options.retry,
-          context.lastFailure?.retryAfterMs,
+          // Only a failed resume's own answer may ask for a wait: an older failure's does not.
+          context.interruption === "resume-failed" ? context.lastFailure?.retryAfterMs : undefined,
         ),
     })),
     countResume: assign(({ context }) => ({
@@ -426,22 +468,32 @@ export const runMachine = setup({
         cancelledBy: "consumer" as const,
       },
     })),
-    giveUp: assign(({ context }, params: { reason: GiveUpReason; failure?: ClientFailure }) => {
-      const failure = params.failure ?? context.lastFailure ?? undefined;
-      return {
-        result: {
-          outcome: "gave-up" as const,
-          runId: context.runId,
-          ...(context.responseId !== null ? { responseId: context.responseId } : {}),
-          text: "",
-          usage: null,
-          error: null,
-          incompleteReason: null,
-          reason: params.reason,
-          ...(failure ? { failure } : {}),
-        },
-      };
-    }),
+    giveUp: assign(
+      (
+        { context },
+        params: { reason: GiveUpReason; failure?: ClientFailure; cancelConfirmed?: boolean },
+      ) => {
+        const failure = params.failure ?? context.lastFailure ?? undefined;
+        return {
+          result: {
+            outcome: "gave-up" as const,
+            runId: context.runId,
+            ...(context.responseId !== null ? { responseId: context.responseId } : {}),
+            text: "",
+            usage: null,
+            error: null,
+            incompleteReason: null,
+            reason: params.reason,
+            ...(failure ? { failure } : {}),
+            ...(params.cancelConfirmed !== undefined
+              ? { cancelConfirmed: params.cancelConfirmed }
+              : {}),
+          },
+        };
+      },
+    ),
+    /** A finished run never creates: the prompt is not kept (nor saved) past this point. */
+    dropRequest: assign({ request: null }),
   },
 }).createMachine({
   id: "run",
@@ -613,7 +665,7 @@ export const runMachine = setup({
           invoke: {
             id: "poll",
             src: "retrieveResponse",
-            input: responseIdInput,
+            input: requestInput,
             onDone: [
               finishOnVerdict,
               {
@@ -768,7 +820,10 @@ export const runMachine = setup({
         "run.restored": "resumed",
       },
     },
-    /** The stream broke. Wait (backoff), then resume; a consumer's disconnect waits for it. */
+    /**
+     * The stream broke. Check (one retrieve), wait (backoff), then resume; a consumer's
+     * disconnect waits for it.
+     */
     interrupted: {
       on: {
         "run.cancel": {
@@ -777,8 +832,31 @@ export const runMachine = setup({
         },
         "run.restored": { target: "interrupted", reenter: true },
       },
-      initial: "backoff",
+      initial: "checking",
       states: {
+        /**
+         * One cheap `retrieve` before resuming: a response that ended meanwhile is finished
+         * here, with the text the consumer has not had, rather than resumed again and again (a
+         * cancel from another client ends live streams with no terminal event).
+         */
+        checking: {
+          invoke: {
+            id: "check",
+            src: "retrieveResponse",
+            input: requestInput,
+            onDone: [finishOnVerdict, { target: "backoff" }],
+            onError: [
+              {
+                guard: { type: "isNotFound", params: failureParams },
+                target: "#run.done",
+                actions: { type: "giveUp", params: giveUpParams("not-found") },
+              },
+              // Any other failure: the resume finds out (or fails, and is counted).
+              { target: "backoff" },
+            ],
+          },
+          on: { "run.disconnect": "detached" },
+        },
         backoff: {
           entry: "scheduleResume",
           always: {
@@ -807,7 +885,10 @@ export const runMachine = setup({
           runId: context.runId,
           responseId: context.responseId as string,
           startingAfter: context.sequenceNumber,
-          headersTimeoutMs: context.options.firstEventTimeoutMs,
+          headersTimeoutMs: Math.min(
+            context.options.firstEventTimeoutMs,
+            optionOf(context, "requestTimeoutMs"),
+          ),
         }),
         onDone: {
           target: "streaming",
@@ -871,7 +952,7 @@ export const runMachine = setup({
           invoke: {
             id: "cancel",
             src: "cancelResponse",
-            input: responseIdInput,
+            input: requestInput,
             onDone: [
               {
                 guard: {
@@ -906,6 +987,7 @@ export const runMachine = setup({
                 target: "#run.done",
                 actions: { type: "giveUp", params: giveUpParams("not-found") },
               },
+              deadlineEndsCancel,
               {
                 guard: { type: "canRetry", params: failureParams },
                 target: "backoff",
@@ -919,6 +1001,8 @@ export const runMachine = setup({
           },
         },
         backoff: {
+          // A cancel for the deadline waits no longer than its grace (see untilWake): the
+          // answer of the next cancel or read ends the run if the server has not confirmed.
           after: { untilWake: "requesting" },
         },
         /** Read the final state: cancel raced with completion, or the cancel is still landing. */
@@ -926,13 +1010,15 @@ export const runMachine = setup({
           invoke: {
             id: "confirm",
             src: "retrieveResponse",
-            input: responseIdInput,
+            input: requestInput,
             onDone: [
               finishOnVerdict,
+              deadlineEndsCancel,
               { target: "backoff", actions: { type: "schedulePoll", params: {} } },
             ],
             onError: [
               { guard: "hasProvisionalResult", target: "#run.done" },
+              deadlineEndsCancel,
               {
                 guard: { type: "canRetry", params: failureParams },
                 target: "backoff",
@@ -947,13 +1033,13 @@ export const runMachine = setup({
         },
       },
     },
-    done: { type: "final" },
+    done: { type: "final", entry: "dropRequest" },
   },
 });
 
-/** Input of the actors that act on the run's response (retrieve, cancel). */
-function responseIdInput({ context }: { context: RunContext }) {
-  return { responseId: context.responseId as string };
+/** Input of the actors that act on the run's response (retrieve, cancel), with their timeout. */
+function requestInput({ context }: { context: RunContext }) {
+  return { responseId: context.responseId as string, timeoutMs: requestTimeout(context) };
 }
 
 /** Params of a guard on a retrieve's answer: the response's status. */

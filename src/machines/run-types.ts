@@ -33,8 +33,26 @@ export interface RunOptions {
   /** Pause between two polls (a server's `openai-poll-after-ms` hint wins when larger). */
   pollIntervalMs: number;
   retry: RetryPolicy;
-  /** Consecutive failed resumptions of a stream before falling back to polling. */
+  /**
+   * Consecutive failed resumptions of a stream before falling back to polling. Resumptions
+   * back off more gently than `retry` (1.5× per attempt from `retry.baseDelayMs`, at most
+   * 250 ms at first and 2 s in all): each is preceded by a retrieve that ends the run at once
+   * if the response has finished.
+   */
   maxResumeAttempts: number;
+  /**
+   * Longest wait for the answer of any other single request: a poll (`retrieve`), a `cancel`,
+   * the headers of a resumed stream (there no more than `firstEventTimeoutMs` either). Past it
+   * the request fails as `timeout` ("timed out"), a transient failure, retried as any other.
+   * Default 30 s; a snapshot saved before this option existed reads the default.
+   */
+  requestTimeoutMs: number;
+  /**
+   * Once the run's deadline has passed and its cancel is under way, how long the server may
+   * take to confirm it. Past it the run ends `gave-up` / `deadline` with
+   * `cancelConfirmed: false`, whatever the server still answers. Default 10 s.
+   */
+  cancelGraceMs: number;
   /** Longest wait for a create's answer (its JSON reply, or a stream's `response.created`). */
   createTimeoutMs: number;
   /**
@@ -62,6 +80,8 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   pollIntervalMs: 1_000,
   retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, jitter: 0.25 },
   maxResumeAttempts: 8,
+  requestTimeoutMs: 30_000,
+  cancelGraceMs: 10_000,
   createTimeoutMs: 60_000,
   firstEventTimeoutMs: 60_000,
   idleTimeoutMs: 60_000,
@@ -139,6 +159,12 @@ export interface RunResult {
   /** For `gave-up`: why, and the last failure met. */
   reason?: GiveUpReason;
   failure?: ClientFailure;
+  /**
+   * For `gave-up` / `deadline`: false when the deadline ended the run while its cancel was not
+   * confirmed (the server still said `queued` / `in_progress`, or did not answer): the response
+   * may still be running, and billed, on the server.
+   */
+  cancelConfirmed?: boolean;
 }
 
 /** The continuation state: what is needed to carry on in another process. */
@@ -152,7 +178,10 @@ export interface RunContext {
   runId: string;
   mode: RunMode;
   options: RunOptions;
-  /** The create request; dropped once the response id is known (saves stay small). */
+  /**
+   * The create request; dropped once the response id is known (saves stay small), and when the
+   * run ends without one (a failed create that gave up: the prompt is not kept in the store).
+   */
   request: CreateRequest | null;
   responseId: string | null;
   /** Last stream event processed, contiguous from 0: the cursor a resume starts after. */

@@ -34,8 +34,13 @@ export type ClientFailureKind =
   | "server"
   /** No connection could be made: the request never reached the server. */
   | "unreachable"
-  /** The connection broke or timed out after the request may have been sent. */
+  /** The connection broke after the request may have been sent. */
   | "connection"
+  /**
+   * No answer within the request's own time limit (`RunOptions.requestTimeoutMs`,
+   * `createTimeoutMs`): the server may be reachable, and may have acted on the request.
+   */
+  | "timeout"
   /** 404: the response does not exist, or has expired (about 10 minutes after creation). */
   | "not-found"
   /** 400 "more than 5 minutes old": the stream can no longer be replayed; poll instead. */
@@ -75,6 +80,7 @@ export function isTransient(failure: ClientFailure): boolean {
     failure.kind === "server" ||
     failure.kind === "unreachable" ||
     failure.kind === "connection" ||
+    failure.kind === "timeout" ||
     failure.kind === "protocol"
   );
 }
@@ -188,6 +194,13 @@ function classify(err: unknown): ClientFailure {
       return { kind: "protocol", message: `the server answered something that is not JSON` };
     }
     if (err instanceof SyntaxError) return { kind: "protocol", message };
+    // The SDK's own `timeout` option: the server did not answer in time; it may be reachable.
+    if (
+      (err as { constructor?: { name?: unknown } } | null)?.constructor?.name ===
+      "APIConnectionTimeoutError"
+    ) {
+      return { kind: "timeout", message: `timed out: ${message}` };
+    }
     const causeCode = findCauseCode(err);
     if (causeCode !== undefined && UNREACHABLE_CODES.has(causeCode)) {
       return { kind: "unreachable", message: `${message} (${causeCode})` };

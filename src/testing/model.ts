@@ -95,6 +95,8 @@ export interface RunModelConfig {
   onStuckQueued?: "cancel" | "fail";
   /** An overall deadline, and what it does; default none. */
   deadline?: "cancel" | "fail" | null;
+  /** `cancelGraceMs` (0: a cancel for the deadline that is not confirmed at once ends the run). */
+  cancelGraceMs?: number;
   onUnknownCreate?: "fail" | "recreate";
   /** `retry.maxAttempts`; default 2 (one retry), which keeps the model small. */
   maxAttempts?: number;
@@ -104,7 +106,7 @@ export interface RunModelConfig {
 
 /** The configurations that, together, reach every state and transition of the run machine. */
 export const DEFAULT_MODEL_CONFIGS: readonly RunModelConfig[] = [
-  { name: "stream", mode: "stream", deadline: "cancel" },
+  { name: "stream", mode: "stream", deadline: "cancel", cancelGraceMs: 0 },
   { name: "poll", mode: "poll", deadline: "fail", onUnknownCreate: "recreate" },
   { name: "stream-stuck", mode: "stream", stuckQueued: true, onStuckQueued: "cancel" },
   { name: "poll-stuck-fail", mode: "poll", stuckQueued: true, onStuckQueued: "fail" },
@@ -138,6 +140,7 @@ export function modelOptions(config: RunModelConfig): Partial<RunOptions> {
     queuedTimeoutMs: config.stuckQueued ? 0 : null,
     onStuckQueued: config.onStuckQueued ?? "cancel",
     deadlineMs: config.deadline ? 1 : null,
+    ...(config.cancelGraceMs !== undefined ? { cancelGraceMs: config.cancelGraceMs } : {}),
     onDeadline: config.deadline ?? "cancel",
     onUnknownCreate: config.onUnknownCreate ?? "fail",
   };
@@ -330,7 +333,13 @@ export function modelEvents(config: RunModelConfig): (snapshot: RunSnapshot) => 
     }
     if (is("interrupted")) {
       events.push({ type: "run.cancel" }, { type: "run.restored" });
-      if (is({ interrupted: "backoff" })) {
+      if (is({ interrupted: "checking" })) {
+        // The retrieve before a resume: still running, finished meanwhile, gone, or failed.
+        events.push(done("check", { response: created(stuck ? "queued" : "in_progress") }));
+        if (!stuck) events.push(done("check", { response: created("completed") }));
+        events.push(error("check", MODEL_FAILURES.server), error("check", MODEL_FAILURES.notFound));
+        events.push({ type: "run.disconnect" });
+      } else if (is({ interrupted: "backoff" })) {
         events.push(wake("run.interrupted.backoff"), { type: "run.disconnect" });
       } else {
         events.push({ type: "run.resume" });

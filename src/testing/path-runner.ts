@@ -712,6 +712,7 @@ class PathExecution {
       createStream: "createStream",
       poll: "retrieve",
       confirm: "retrieve",
+      check: "retrieve",
       resume: "streamFrom",
       cancel: "cancel",
     };

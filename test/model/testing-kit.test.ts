@@ -200,7 +200,7 @@ describe("runTestModel, runTestPaths", () => {
       if (!path) throw new Error("no path");
       const result = await runner.run(path);
       expect(result.ok).toBe(true);
-      expect(result.states.has("run.interrupted.backoff")).toBe(true);
+      expect(result.states.has("run.interrupted.checking")).toBe(true);
       expect(result.scripted).toEqual([]);
 
       // A doctored model: the last step claims the run is still streaming.
@@ -214,7 +214,7 @@ describe("runTestModel, runTestPaths", () => {
       const failed = await runner.run(doctored);
       expect(failed.ok).toBe(false);
       expect(failed.error?.message).toMatch(
-        /step \d+: after stream\.failed: state is \{"interrupted":"backoff"\}, the model says "streaming"/,
+        /step \d+: after stream\.failed: state is \{"interrupted":"checking"\}, the model says "streaming"/,
       );
     } finally {
       await runner.close();

@@ -99,7 +99,8 @@ describe("stream faults", () => {
   });
 
   it("a resume whose server never answers is abandoned and tried again", async () => {
-    emulator = await emulatorFor();
+    // Slow enough to be still running when the check before the second resume looks.
+    emulator = await emulatorFor({ tokenDelayMs: 20 });
     emulator.faults.add({ on: "create-stream", drop: { afterEvents: 5 } });
     emulator.faults.add({ on: "retrieve-stream", stall: { afterEvents: 0 } });
     const run = startRun({
