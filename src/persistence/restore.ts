@@ -42,8 +42,11 @@ export function restoreRunActor(
   } = {},
 ): Actor<RunMachine> {
   const checked = validateRunSnapshot(machine, snapshot);
+  // A done run runs nothing: its (stopped) children are not restored at all.
   const children = Object.fromEntries(
-    Object.entries(checked.children).filter(([id]) => RESTARTABLE_CHILDREN.has(id)),
+    Object.entries(checked.children).filter(
+      ([id]) => checked.status !== "done" && RESTARTABLE_CHILDREN.has(id),
+    ),
   );
   const cleaned = {
     ...checked,

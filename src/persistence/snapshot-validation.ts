@@ -433,7 +433,8 @@ export function validateRunSnapshot(
       fail(`${at}.syncSnapshot`, "must be a boolean");
     }
     if (child.systemId !== undefined) checkString(child.systemId, `${at}.systemId`, fail);
-    if (RESTARTABLE_CHILDREN.has(id)) {
+    // A done run's children are stopped and are not restored: only their shape is checked.
+    if (RESTARTABLE_CHILDREN.has(id) && !done) {
       const snapshot = child.snapshot;
       checkChoice(snapshot.status, ["active"], `${at}.snapshot.status`, fail);
       const input = snapshot.input;
