@@ -159,9 +159,30 @@ const cases: Array<[string, string, Edit, string]> = [
     },
     "snapshot.context.deliveredChars",
   ],
-  ["formatVersion 0", 'done:"done"', (run) => void (run.formatVersion = 0), "formatVersion"],
-  ["formatVersion -1", 'done:"done"', (run) => void (run.formatVersion = -1), "formatVersion"],
-  ["formatVersion 1.5", 'done:"done"', (run) => void (run.formatVersion = 1.5), "formatVersion"],
+  [
+    "formatVersion 0",
+    'done:"done"',
+    (run) => {
+      run.formatVersion = 0;
+    },
+    "formatVersion",
+  ],
+  [
+    "formatVersion -1",
+    'done:"done"',
+    (run) => {
+      run.formatVersion = -1;
+    },
+    "formatVersion",
+  ],
+  [
+    "formatVersion 1.5",
+    'done:"done"',
+    (run) => {
+      run.formatVersion = 1.5;
+    },
+    "formatVersion",
+  ],
   [
     "a done run without its result",
     'done:"done"',
