@@ -326,6 +326,8 @@ export function validateRunSnapshot(
   const c = `${path}.context`;
   if (!isRecord(context)) fail(c, "must be an object");
   checkKnownKeys(context, [...facts.contextKeys], c, fail);
+  // JSON data throughout: XState revives any `{ xstate$$type }` object in context as an actor.
+  checkPlainData(context, c, fail);
   const required = (key: string) => {
     if (!(key in context) || context[key] === undefined) fail(`${c}.${key}`, "is missing");
     return context[key];
@@ -352,6 +354,10 @@ export function validateRunSnapshot(
   }
   if (responseId === null && request === null && !done) {
     fail(`${c}.request`, "is missing: a run with no response id must have its create request");
+  }
+  // A run restored in `started` may create again (`onUnknownCreate: "recreate"`): with what?
+  if (top.key === "started" && request === null) {
+    fail(`${c}.request`, "is missing: state 'started' makes the create call");
   }
 
   for (const key of ["sequenceNumber", "deliveredChars"]) {
