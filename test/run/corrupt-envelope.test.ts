@@ -15,6 +15,7 @@ import {
   type PersistedRun,
   readEnvelope,
   rehydrateRun,
+  responseIdOf,
 } from "../../src/index.js";
 import { captureEnvelopes, sampleKey } from "../support/envelope-samples.js";
 import { clientFor, emulatorFor, startStreamedRun, storedText } from "../support/run-harness.js";
@@ -243,6 +244,16 @@ describe("a corrupt store file is a typed error, never a crash", () => {
         "done",
       ]),
     );
+  });
+});
+
+describe("one source of a saved run's response id", () => {
+  it("responseIdOf reads the snapshot's, and the envelope's copy is checked equal on read", () => {
+    const envelope = sample('active:{"polling":"waiting"}');
+    const read = readEnvelope(envelope);
+    expect(responseIdOf(read)).toBe(read.snapshot.context.responseId);
+    expect(read.responseId).toBe(responseIdOf(read));
+    expect(read.token).not.toBeNull();
   });
 });
 
