@@ -441,15 +441,18 @@ export function validateRunSnapshot(
     if (child.systemId !== undefined) checkString(child.systemId, `${at}.systemId`, fail);
     // A done run's children are stopped and are not restored: only their shape is checked.
     if (RESTARTABLE_CHILDREN.has(id) && !done) {
+      // A spawned child stays in `children` once it is done: a deadline that already fired.
       const snapshot = child.snapshot;
-      checkChoice(snapshot.status, ["active"], `${at}.snapshot.status`, fail);
-      const input = snapshot.input;
-      if (!isRecord(input) || input.until !== deadlineAt || deadlineAt === null) {
-        fail(`${at}.snapshot.input.until`, "must be the context's deadlineAt");
-      }
+      checkChoice(snapshot.status, ["active", "done"], `${at}.snapshot.status`, fail);
       checkKnownKeys(snapshot, ["status", "input", "output", "error"], `${at}.snapshot`, fail);
-      if (snapshot.output !== undefined || snapshot.error !== undefined) {
-        fail(`${at}.snapshot`, "an active deadline has no output or error");
+      if (snapshot.error !== undefined) fail(`${at}.snapshot.error`, "a deadline does not fail");
+      if (snapshot.status === "active") {
+        const input = snapshot.input;
+        if (!isRecord(input) || input.until !== deadlineAt || deadlineAt === null) {
+          fail(`${at}.snapshot.input.until`, "must be the context's deadlineAt");
+        }
+        if (snapshot.output !== undefined)
+          fail(`${at}.snapshot.output`, "a running deadline has none");
       }
     }
   }

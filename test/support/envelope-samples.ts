@@ -67,6 +67,16 @@ export async function captureEnvelopes(emulator: Emulator, perKey = 2): Promise<
     });
   });
   await cancelled.cancel();
+  // A deadline that fires mid-run: the spawned deadline child is saved "done" beside the run.
+  const late = startRun({
+    client,
+    model: "o3",
+    input: "v",
+    stream: true,
+    options: { ...SAMPLE_OPTIONS, deadlineMs: 15 },
+    store,
+  });
+  await late.result();
   // An idle run as `toEnvelope` saves one (a run is started at once by `startRun`).
   const idle = createActor(runMachine, {
     input: {
