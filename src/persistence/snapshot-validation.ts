@@ -121,10 +121,17 @@ function factsOf(machine: AnyStateMachine): MachineFacts {
 
 /** The fields of the machine's context, read from a fresh (never started) actor. */
 function contextKeysOf(machine: AnyStateMachine): Set<string> {
-  const actor = createActor(machine, {
-    input: { runId: "run_probe", mode: "poll", request: { model: "m", input: "" } },
-  });
-  return new Set(Object.keys(actor.getSnapshot().context ?? {}));
+  try {
+    const actor = createActor(machine, {
+      input: { runId: "run_probe", mode: "poll", request: { model: "m", input: "" } },
+    });
+    const keys = Object.keys(actor.getSnapshot().context ?? {});
+    if (keys.length > 0) return new Set(keys);
+  } catch {
+    // Falls through to the fields this module knows.
+  }
+  // A machine whose context cannot be built from this input: the fields this module knows.
+  return new Set(KNOWN_CONTEXT_KEYS);
 }
 
 /**
