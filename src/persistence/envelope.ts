@@ -10,7 +10,7 @@ import type { Snapshot } from "xstate";
 import { encodeContinuationToken } from "../continuation-token.js";
 import { InvalidSnapshotError } from "../errors.js";
 import {
-  checkKnownKeys,
+  checkPlainData,
   type Fail,
   isRecord,
   isValidRunId,
@@ -201,7 +201,10 @@ export function readEnvelope(data: unknown, expectedRunId?: string): PersistedRu
       "machineVersion",
     );
   }
-  checkKnownKeys(envelope, ENVELOPE_KEYS, "", fail);
+  // Fields this baton does not know (added by a newer one of the same version) pass as data.
+  for (const [key, value] of Object.entries(envelope)) {
+    if (!ENVELOPE_KEYS.includes(key)) checkPlainData(value, key, fail);
+  }
   const runId = envelope.runId;
   if (!isValidRunId(runId)) fail("runId", RUN_ID_RULE);
   if (expectedRunId !== undefined && runId !== expectedRunId) {
@@ -241,6 +244,7 @@ export function readEnvelope(data: unknown, expectedRunId?: string): PersistedRu
     fail("status", "must be the snapshot's snapshot.context.status");
   }
   return {
+    ...envelope,
     format: ENVELOPE_FORMAT,
     formatVersion: ENVELOPE_VERSION,
     machineVersion: version,

@@ -247,6 +247,26 @@ describe("a corrupt store file is a typed error, never a crash", () => {
   });
 });
 
+describe("fields this baton does not know", () => {
+  it("unknown envelope and context fields of JSON data read and are kept", () => {
+    const envelope = sample('active:{"polling":"waiting"}') as PersistedRun &
+      Record<string, unknown>;
+    envelope.server = { baseURL: "http://127.0.0.1:1/v1" };
+    ctx(envelope).addedElsewhere = null;
+    const read = readEnvelope(envelope) as PersistedRun & Record<string, unknown>;
+    expect(read.server).toEqual({ baseURL: "http://127.0.0.1:1/v1" });
+    expect(ctx(read).addedElsewhere).toBeNull();
+  });
+
+  it("a forged actor reference anywhere in context is refused (XState would revive it)", () => {
+    const envelope = sample('active:{"polling":"waiting"}');
+    ctx(envelope).addedElsewhere = { nested: { xstate$$type: 1, id: "deadline" } };
+    expect(() => readEnvelope(envelope)).toThrow(
+      /^snapshot\.context\.addedElsewhere\.nested: must not hold an actor reference$/,
+    );
+  });
+});
+
 describe("one source of a saved run's response id", () => {
   it("responseIdOf reads the snapshot's, and the envelope's copy is checked equal on read", () => {
     const envelope = sample('active:{"polling":"waiting"}');
