@@ -13,9 +13,11 @@ import {
   FileRunStore,
   InvalidSnapshotError,
   type PersistedRun,
+  RUN_STATES,
   readEnvelope,
   rehydrateRun,
   responseIdOf,
+  runMachine,
 } from "../../src/index.js";
 import { captureEnvelopes, sampleKey } from "../support/envelope-samples.js";
 import { clientFor, emulatorFor, startStreamedRun, storedText } from "../support/run-harness.js";
@@ -244,6 +246,12 @@ describe("a corrupt store file is a typed error, never a crash", () => {
         "done",
       ]),
     );
+  });
+});
+
+describe("the state tree is the machine's", () => {
+  it("the listed top-level states are the machine's own", () => {
+    expect([...RUN_STATES].sort()).toEqual(Object.keys(runMachine.root.states).sort());
   });
 });
 
