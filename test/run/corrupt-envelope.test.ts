@@ -302,6 +302,28 @@ describe("a done envelope holds its final text once", () => {
     expect(await again.result()).toEqual(result);
   });
 
+  it("a save made done by hand from one with a call in flight reads (its children are not restored)", async () => {
+    // As test/cli/crash-resume.test.ts does to a save caught in `polling.fetching`.
+    const saved = sample('active:{"started":"creating"}');
+    expect(Object.keys(saved.snapshot.children)).toContain("create");
+    saved.state = "done";
+    saved.token = null;
+    saved.snapshot.status = "done";
+    saved.snapshot.value = "done";
+    saved.snapshot.context.result = {
+      outcome: "gave-up",
+      runId: saved.runId,
+      text: "",
+      usage: null,
+      error: null,
+      incompleteReason: null,
+      reason: "retries-exhausted",
+    };
+    const { run, error } = await rehydrateFile(saved, saved.runId);
+    expect(error).toBeUndefined();
+    expect((await run?.result())?.reason).toBe("retries-exhausted");
+  });
+
   it("an older envelope holding both still reads and restores done", async () => {
     const old = sample('done:"done"') as PersistedRun;
     const result = old.snapshot.context.result;
