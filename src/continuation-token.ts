@@ -6,8 +6,16 @@
  * server-side with `starting_after` (no replay, no duplicate, no second create). Like .NET's
  * token it is base64 JSON; a `bt1.` prefix names its format and version, so a token from
  * elsewhere, or from a future baton, is refused with a clear reason instead of misread.
+ *
+ * Decoding is strict: the exact prefix `bt1.`, at most 1,024 characters, a response id of the
+ * shape servers give (letters, digits, `_`, `-`), and a checksum (`c`, 48 bits of SHA-256 of
+ * what the token says) so that a token mistyped by one character is `malformed` rather than
+ * read as another response id and sent to the server. Tokens issued before the checksum (no
+ * `c`) still decode: they were printed and stored, and refusing them would strand their runs.
  */
+import { createHash } from "node:crypto";
 import { InvalidContinuationTokenError } from "./errors.js";
+import { isValidResponseId, RESPONSE_ID_RULE } from "./input-validation.js";
 
 /** What a continuation token says. */
 export interface ContinuationToken {
@@ -18,6 +26,17 @@ export interface ContinuationToken {
 
 const PREFIX = "bt";
 const VERSION = 1;
+/** Longer than any token baton makes (a 256-character response id gives about 420). */
+export const MAX_TOKEN_LENGTH = 1_024;
+
+/** 48 bits of SHA-256 over what the token says: catches typos, not forgery (it is no MAC). */
+function checksum(responseId: string, sequenceNumber: number | undefined): string {
+  return createHash("sha256")
+    .update(`${responseId}\n${sequenceNumber ?? ""}`)
+    .digest()
+    .subarray(0, 6)
+    .toString("base64url");
+}
 
 /**
  * Encodes a token as an opaque string.
@@ -25,12 +44,13 @@ const VERSION = 1;
  * @example
  * ```ts
  * const token = encodeContinuationToken({ responseId: "resp_123", sequenceNumber: 17 });
- * // "bt1.eyJyZXNwb25zZUlkIjoicmVzcF8xMjMiLCJzZXF1ZW5jZU51bWJlciI6MTd9"
+ * // "bt1.eyJyZXNwb25zZUlkIjoicmVzcF8xMjMiLCJzZXF1ZW5jZU51bWJlciI6MTcsImMiOiJQdk9nMVZoYyJ9"
  * ```
  */
 export function encodeContinuationToken(token: ContinuationToken): string {
-  const body: ContinuationToken = { responseId: token.responseId };
+  const body: ContinuationToken & { c?: string } = { responseId: token.responseId };
   if (token.sequenceNumber !== undefined) body.sequenceNumber = token.sequenceNumber;
+  body.c = checksum(token.responseId, token.sequenceNumber);
   return `${PREFIX}${VERSION}.${Buffer.from(JSON.stringify(body)).toString("base64url")}`;
 }
 
@@ -46,7 +66,15 @@ export function decodeContinuationToken(text: string): ContinuationToken {
   if (typeof text !== "string" || text.trim() === "") {
     throw new InvalidContinuationTokenError("malformed", "the continuation token is empty");
   }
-  const match = /^bt(\d+)\.([A-Za-z0-9_-]+)$/.exec(text.trim());
+  const trimmed = text.trim();
+  if (trimmed.length > MAX_TOKEN_LENGTH) {
+    throw new InvalidContinuationTokenError(
+      "malformed",
+      `the continuation token is too long (${trimmed.length} characters; at most ${MAX_TOKEN_LENGTH})`,
+    );
+  }
+  // The version as written, digit for digit: `bt01.` is not `bt1.`.
+  const match = /^bt([1-9][0-9]{0,5})\.([A-Za-z0-9_-]+)$/.exec(trimmed);
   if (!match) {
     throw new InvalidContinuationTokenError(
       "foreign",
@@ -72,7 +100,7 @@ export function decodeContinuationToken(text: string): ContinuationToken {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new InvalidContinuationTokenError("malformed", "the continuation token holds no object");
   }
-  const { responseId, sequenceNumber, ...rest } = body as Record<string, unknown>;
+  const { responseId, sequenceNumber, c, ...rest } = body as Record<string, unknown>;
   const unknownKeys = Object.keys(rest);
   if (unknownKeys.length > 0) {
     throw new InvalidContinuationTokenError(
@@ -86,6 +114,12 @@ export function decodeContinuationToken(text: string): ContinuationToken {
       "the continuation token has no responseId",
     );
   }
+  if (!isValidResponseId(responseId)) {
+    throw new InvalidContinuationTokenError(
+      "malformed",
+      `the continuation token's responseId ${RESPONSE_ID_RULE}`,
+    );
+  }
   if (
     sequenceNumber !== undefined &&
     (typeof sequenceNumber !== "number" ||
@@ -95,6 +129,12 @@ export function decodeContinuationToken(text: string): ContinuationToken {
     throw new InvalidContinuationTokenError(
       "malformed",
       "the continuation token's sequenceNumber is not a non-negative integer",
+    );
+  }
+  if (c !== undefined && c !== checksum(responseId, sequenceNumber as number | undefined)) {
+    throw new InvalidContinuationTokenError(
+      "malformed",
+      "the continuation token's checksum does not match (mistyped or cut short?)",
     );
   }
   return sequenceNumber === undefined ? { responseId } : { responseId, sequenceNumber };

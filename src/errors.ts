@@ -26,14 +26,33 @@ export class InvalidContinuationTokenError extends BatonError {
   }
 }
 
-/** A persisted run that cannot be read: corrupt, not a baton run, or from another version. */
+/**
+ * A persisted run that cannot be read: corrupt, not a baton run, or from another version.
+ * `field` names the first field found wrong (`snapshot.context.sequenceNumber`), when one is.
+ */
 export class InvalidSnapshotError extends BatonError {
   override readonly name = "InvalidSnapshotError";
   constructor(
     readonly reason: "corrupt" | "foreign" | "unsupported-version",
     message: string,
+    readonly field?: string,
   ) {
     super(`snapshot_${reason.replace("-", "_")}`, message);
+  }
+}
+
+/**
+ * An argument baton refuses before doing anything with it (a run id of `../x`, a create
+ * request without a model, an option out of range): nothing was sent to the server.
+ */
+export class InvalidRunInputError extends BatonError {
+  override readonly name = "InvalidRunInputError";
+  constructor(
+    /** The argument's path, e.g. `runId` or `options.retry.jitter`. */
+    readonly field: string,
+    message: string,
+  ) {
+    super("invalid_input", message);
   }
 }
 

@@ -13,9 +13,16 @@ export {
 export {
   BatonError,
   InvalidContinuationTokenError,
+  InvalidRunInputError,
   InvalidSnapshotError,
   RunNotFoundError,
 } from "./errors.js";
+export {
+  assertValidRunId,
+  isValidResponseId,
+  isValidRunId,
+  validateStartInput,
+} from "./input-validation.js";
 export { createRunActors, type RunActors } from "./machines/run-actors.js";
 export {
   createRunMachine,
@@ -35,9 +42,11 @@ export {
   RUN_STATES,
   type RunStateName,
   readEnvelope,
+  responseIdOf,
   toEnvelope,
 } from "./persistence/envelope.js";
 export { restoreRunActor } from "./persistence/restore.js";
+export { MAX_SERVER_WAIT_MS, validateRunSnapshot } from "./persistence/snapshot-validation.js";
 export {
   type ClientLike,
   newRunId,
@@ -65,4 +74,9 @@ export { redactSecrets } from "./services/redact.js";
 export * from "./services/responses-client.js";
 export { FileRunStore } from "./services/stores/file-run-store.js";
 export { MemoryRunStore } from "./services/stores/memory-run-store.js";
-export type { RunStore, RunSummary } from "./services/stores/run-store.js";
+export {
+  listEntries,
+  type RunStore,
+  type RunStoreEntry,
+  type RunSummary,
+} from "./services/stores/run-store.js";

@@ -17,6 +17,7 @@ import {
 import { AsyncQueue } from "./async-queue.js";
 import { decodeContinuationToken } from "./continuation-token.js";
 import { BatonError, RunNotFoundError } from "./errors.js";
+import { assertValidRunId, validateStartInput } from "./input-validation.js";
 import { createRunMachine, type RunMachine } from "./machines/run-machine.js";
 import type { RunEmitted, RunInput, RunMode, RunOptions, RunResult } from "./machines/run-types.js";
 import { Checkpointer, type CheckpointOptions } from "./persistence/checkpointer.js";
@@ -390,6 +391,7 @@ export function startRun(options: StartRunOptions): Run {
     request,
     ...(runOptions ? { options: runOptions } : {}),
   };
+  validateStartInput(input); // before the create: a run that cannot be saved is never billed
   return launch(machineFor(client), input, options);
 }
 
@@ -425,6 +427,8 @@ export async function rehydrateRun(
   source: RehydrateSource,
 ): Promise<Run> {
   const machine = machineFor(host.client);
+  if ("runId" in source && source.runId !== undefined)
+    assertValidRunId(source.runId, "source.runId");
   if ("token" in source) {
     const token = decodeContinuationToken(source.token);
     const mode: RunMode = token.sequenceNumber === undefined ? "poll" : "stream";

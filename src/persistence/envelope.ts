@@ -9,9 +9,17 @@
 import type { Snapshot } from "xstate";
 import { encodeContinuationToken } from "../continuation-token.js";
 import { InvalidSnapshotError } from "../errors.js";
-import { RUN_MACHINE_VERSION } from "../machines/run-machine.js";
+import {
+  checkPlainData,
+  type Fail,
+  isRecord,
+  isValidRunId,
+  RUN_ID_RULE,
+} from "../input-validation.js";
+import { RUN_MACHINE_VERSION, runMachine } from "../machines/run-machine.js";
 import type { RunContext } from "../machines/run-types.js";
 import type { ResponseStatus } from "../services/responses-client.js";
+import { failSnapshot, validateRunSnapshot } from "./snapshot-validation.js";
 
 export const ENVELOPE_FORMAT = "baton.run";
 export const ENVELOPE_VERSION = 1;
@@ -58,7 +66,8 @@ export interface PersistedRunSnapshot {
 
 /** The top-level state name of a snapshot value (`"polling"` for `{ polling: "waiting" }`). */
 export function topState(value: unknown): RunStateName {
-  const name = typeof value === "string" ? value : Object.keys(value as object)[0];
+  const name =
+    typeof value === "string" ? value : isRecord(value) ? Object.keys(value)[0] : undefined;
   if (!RUN_STATES.includes(name as RunStateName)) {
     throw new InvalidSnapshotError("corrupt", `unknown run state '${String(name)}'`);
   }
@@ -77,7 +86,8 @@ export function tokenOf(context: RunContext, state: RunStateName): string | null
 }
 
 /**
- * Wraps a persisted snapshot in an envelope.
+ * Wraps a persisted snapshot in an envelope. A done run's final text is kept once, in
+ * `context.result`: XState's `output` (the same object) is left out and rebuilt on restore.
  *
  * @example
  * ```ts
@@ -86,7 +96,7 @@ export function tokenOf(context: RunContext, state: RunStateName): string | null
  * ```
  */
 export function toEnvelope(persisted: Snapshot<unknown>, savedAt = Date.now()): PersistedRun {
-  const snapshot = persisted as unknown as PersistedRunSnapshot;
+  const { output: _output, ...snapshot } = persisted as unknown as PersistedRunSnapshot;
   const state = snapshot.status === "done" ? "done" : topState(snapshot.value);
   const context = snapshot.context;
   return {
@@ -99,8 +109,23 @@ export function toEnvelope(persisted: Snapshot<unknown>, savedAt = Date.now()): 
     responseId: context.responseId,
     status: context.status,
     token: tokenOf(context, state),
-    snapshot,
+    snapshot: snapshot as PersistedRunSnapshot,
   };
+}
+
+/**
+ * The response a saved run follows, read from its snapshot: the one source `resume`, `status`
+ * and `cancel` agree on (the envelope's own `responseId` is a copy for listings, checked equal
+ * on read).
+ *
+ * @example
+ * ```ts
+ * const persisted = await store.load(runId);
+ * if (persisted) console.log(responseIdOf(persisted)); // "resp_…" or null before the create answered
+ * ```
+ */
+export function responseIdOf(run: PersistedRun): string | null {
+  return run.snapshot.context.responseId;
 }
 
 /**
@@ -110,64 +135,126 @@ export function toEnvelope(persisted: Snapshot<unknown>, savedAt = Date.now()): 
  */
 const MIGRATIONS: Record<number, (snapshot: PersistedRunSnapshot) => PersistedRunSnapshot> = {};
 
+/** How far in the future a save may be dated (clocks of two machines sharing a store). */
+const SAVED_AT_SKEW_MS = 24 * 60 * 60 * 1000;
+
+const ENVELOPE_KEYS = [
+  "format",
+  "formatVersion",
+  "machineVersion",
+  "runId",
+  "savedAt",
+  "state",
+  "responseId",
+  "status",
+  "token",
+  "snapshot",
+];
+
 /**
- * Reads an envelope from parsed JSON: checks it, migrates older versions, refuses what it
- * cannot read with an {@link InvalidSnapshotError}.
+ * Reads an envelope from parsed JSON: checks every field of it and of the XState snapshot
+ * inside (see `snapshot-validation.ts`), migrates older versions, refuses what it cannot read
+ * with an {@link InvalidSnapshotError} naming the field. What it returns restores into an
+ * actor without throwing. `expectedRunId` is the id the run was looked up by (a file's name).
  *
  * @example
  * ```ts
  * const envelope = readEnvelope(JSON.parse(text));
  * ```
  */
-export function readEnvelope(data: unknown): PersistedRun {
-  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+export function readEnvelope(data: unknown, expectedRunId?: string): PersistedRun {
+  const fail: Fail = failSnapshot;
+  if (!isRecord(data)) {
     throw new InvalidSnapshotError("corrupt", "a persisted run must be a JSON object");
   }
-  const envelope = data as Partial<PersistedRun>;
+  const envelope = data as Record<string, unknown>;
   if (envelope.format !== ENVELOPE_FORMAT) {
     throw new InvalidSnapshotError(
       "foreign",
       `not a baton run (format is ${JSON.stringify(envelope.format)}, expected "${ENVELOPE_FORMAT}")`,
+      "format",
     );
   }
-  if (typeof envelope.formatVersion !== "number" || envelope.formatVersion > ENVELOPE_VERSION) {
+  const formatVersion = envelope.formatVersion;
+  if (
+    typeof formatVersion !== "number" ||
+    !Number.isSafeInteger(formatVersion) ||
+    formatVersion < 1
+  ) {
+    fail("formatVersion", "must be a positive integer");
+  }
+  if (formatVersion > ENVELOPE_VERSION) {
     throw new InvalidSnapshotError(
       "unsupported-version",
-      `envelope format version ${String(envelope.formatVersion)} is newer than this baton reads (${ENVELOPE_VERSION})`,
+      `envelope format version ${formatVersion} is newer than this baton reads (${ENVELOPE_VERSION})`,
+      "formatVersion",
     );
   }
   let version = envelope.machineVersion;
-  if (typeof version !== "number" || !Number.isInteger(version) || version < 1) {
-    throw new InvalidSnapshotError("corrupt", "the persisted run has no machine version");
+  if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 1) {
+    fail("machineVersion", "must be a positive integer");
   }
   if (version > RUN_MACHINE_VERSION) {
     throw new InvalidSnapshotError(
       "unsupported-version",
       `the run was saved by run machine version ${version}; this baton runs version ${RUN_MACHINE_VERSION}`,
+      "machineVersion",
     );
   }
-  let snapshot = envelope.snapshot;
-  if (
-    typeof snapshot !== "object" ||
-    snapshot === null ||
-    typeof snapshot.context !== "object" ||
-    snapshot.context === null ||
-    typeof snapshot.context.runId !== "string" ||
-    snapshot.value === undefined
-  ) {
-    throw new InvalidSnapshotError("corrupt", "the persisted run has no valid snapshot");
+  // Fields this baton does not know (added by a newer one of the same version) pass as data.
+  for (const [key, value] of Object.entries(envelope)) {
+    if (!ENVELOPE_KEYS.includes(key)) checkPlainData(value, key, fail);
   }
+  const runId = envelope.runId;
+  if (!isValidRunId(runId)) fail("runId", RUN_ID_RULE);
+  if (expectedRunId !== undefined && runId !== expectedRunId) {
+    fail("runId", `is '${runId}', but the run was stored as '${expectedRunId}'`);
+  }
+  const savedAt = envelope.savedAt;
+  if (typeof savedAt !== "number" || !Number.isFinite(savedAt) || savedAt < 0) {
+    fail("savedAt", "must be a time in epoch ms");
+  }
+  if (savedAt > Date.now() + SAVED_AT_SKEW_MS) fail("savedAt", "is in the future");
+  if (envelope.token !== null && typeof envelope.token !== "string") {
+    fail("token", "must be a string or null");
+  }
+  let raw = envelope.snapshot;
   while (version < RUN_MACHINE_VERSION) {
     const migrate = MIGRATIONS[version];
     if (!migrate) {
       throw new InvalidSnapshotError(
         "unsupported-version",
         `no migration from run machine version ${version} to ${RUN_MACHINE_VERSION}`,
+        "machineVersion",
       );
     }
-    snapshot = migrate(snapshot);
+    if (!isRecord(raw)) fail("snapshot", "must be an object");
+    raw = migrate(raw as PersistedRunSnapshot);
     version++;
   }
+  const snapshot = validateRunSnapshot(runMachine, raw, { savedAt, runId });
+  const context = snapshot.context;
   const state = snapshot.status === "done" ? "done" : topState(snapshot.value);
-  return { ...(envelope as PersistedRun), machineVersion: version, state, snapshot };
+  // The envelope's copies of snapshot fields (for listings) must agree with the snapshot.
+  if (envelope.state !== state) fail("state", `must be the snapshot's state '${state}'`);
+  if (envelope.responseId !== context.responseId) {
+    fail("responseId", "must be the snapshot's snapshot.context.responseId");
+  }
+  if (envelope.status !== context.status) {
+    fail("status", "must be the snapshot's snapshot.context.status");
+  }
+  return {
+    ...envelope,
+    format: ENVELOPE_FORMAT,
+    formatVersion: ENVELOPE_VERSION,
+    machineVersion: version,
+    runId,
+    savedAt,
+    state,
+    responseId: context.responseId,
+    status: context.status,
+    // Made again rather than trusted: the token of what the snapshot says.
+    token: tokenOf(context, state),
+    snapshot,
+  };
 }

@@ -147,7 +147,7 @@ describe("recordRun, recordingStore, assertRunInvariants", () => {
     };
     const saves = [store.saves[0], corrupt] as PersistedRun[];
     expect(violationsOf(() => assertRunInvariants({ ...base, saves }))).toEqual([
-      `save #2 (state ${store.saves[1]?.state}) does not rehydrate: unknown run state 'nowhere'`,
+      `save #2 (state ${store.saves[1]?.state}) does not rehydrate: snapshot.value: 'nowhere' is not a state of 'run' (idle, started, polling, streaming, interrupted, resumed, cancelling, done)`,
     ]);
   });
 

@@ -21,7 +21,11 @@ describe("continuation token", () => {
   it("is opaque: no API key, nothing but the id and cursor", () => {
     const token = encodeContinuationToken({ responseId: "resp_9", sequenceNumber: 3 });
     const inside = Buffer.from(token.slice(4), "base64url").toString();
-    expect(JSON.parse(inside)).toEqual({ responseId: "resp_9", sequenceNumber: 3 });
+    expect(JSON.parse(inside)).toEqual({
+      responseId: "resp_9",
+      sequenceNumber: 3,
+      c: expect.stringMatching(/^[A-Za-z0-9_-]{8}$/), // the checksum (issue 13.8)
+    });
   });
 
   const cases: Array<[string, string, InvalidContinuationTokenError["reason"], RegExp]> = [

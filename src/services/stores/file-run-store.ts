@@ -18,8 +18,16 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSyn
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidSnapshotError } from "../../errors.js";
+import { isValidRunId } from "../../input-validation.js";
 import { type PersistedRun, readEnvelope } from "../../persistence/envelope.js";
-import { type RunStore, type RunSummary, summarize } from "./run-store.js";
+import {
+  asError,
+  type RunStore,
+  type RunStoreEntry,
+  type RunSummary,
+  sortEntries,
+  summarize,
+} from "./run-store.js";
 
 const SUFFIX = ".run.json";
 
@@ -41,8 +49,9 @@ export class FileRunStore implements RunStore {
   }
 
   #path(runId: string): string {
-    if (!/^[A-Za-z0-9_.-]+$/.test(runId) || runId.startsWith(".")) {
-      throw new InvalidSnapshotError("corrupt", `'${runId}' is not a valid run id`);
+    // The one rule of run ids (no '/', no leading '.', at most 128 characters): no path escapes.
+    if (!isValidRunId(runId)) {
+      throw new InvalidSnapshotError("corrupt", `'${runId}' is not a valid run id`, "runId");
     }
     return join(this.directory, `${runId}${SUFFIX}`);
   }
@@ -93,10 +102,17 @@ export class FileRunStore implements RunStore {
     } catch {
       throw new InvalidSnapshotError("corrupt", `the saved run '${runId}' is not valid JSON`);
     }
-    return readEnvelope(data);
+    // The file's name is the run's key: a copy under another name is not that run.
+    return readEnvelope(data, runId);
   }
 
+  /** Readable runs only; {@link FileRunStore.entries} lists the unreadable ones too. */
   async list(): Promise<RunSummary[]> {
+    const entries = await this.entries();
+    return entries.flatMap((entry) => (entry.run ? [summarize(entry.run)] : []));
+  }
+
+  async entries(): Promise<RunStoreEntry[]> {
     let names: string[];
     try {
       names = await readdir(this.directory);
@@ -104,17 +120,18 @@ export class FileRunStore implements RunStore {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw err;
     }
-    const runs: RunSummary[] = [];
+    const entries: RunStoreEntry[] = [];
     for (const name of names) {
       if (!name.endsWith(SUFFIX)) continue;
+      const runId = name.slice(0, -SUFFIX.length);
       try {
-        const run = await this.load(name.slice(0, -SUFFIX.length));
-        if (run) runs.push(summarize(run));
-      } catch {
-        // An unreadable file is skipped in listings; loading it by id reports why.
+        const run = await this.load(runId);
+        if (run) entries.push({ runId, run });
+      } catch (err) {
+        entries.push({ runId, error: asError(err) });
       }
     }
-    return runs.sort((a, b) => b.savedAt - a.savedAt);
+    return sortEntries(entries);
   }
 
   async delete(runId: string): Promise<boolean> {

@@ -1,6 +1,13 @@
 /** An in-memory {@link RunStore}: for tests and for runs that need not outlive the process. */
 import { type PersistedRun, readEnvelope } from "../../persistence/envelope.js";
-import { type RunStore, type RunSummary, summarize } from "./run-store.js";
+import {
+  asError,
+  type RunStore,
+  type RunStoreEntry,
+  type RunSummary,
+  sortEntries,
+  summarize,
+} from "./run-store.js";
 
 /**
  * Keeps each run as JSON text, so that what is loaded is a copy, exactly as a real store
@@ -21,12 +28,24 @@ export class MemoryRunStore implements RunStore {
 
   async load(runId: string): Promise<PersistedRun | undefined> {
     const text = this.#runs.get(runId);
-    return text === undefined ? undefined : readEnvelope(JSON.parse(text));
+    return text === undefined ? undefined : readEnvelope(JSON.parse(text), runId);
   }
 
   async list(): Promise<RunSummary[]> {
-    const runs = [...this.#runs.values()].map((text) => summarize(readEnvelope(JSON.parse(text))));
-    return runs.sort((a, b) => b.savedAt - a.savedAt);
+    return (await this.entries()).flatMap((entry) => (entry.run ? [summarize(entry.run)] : []));
+  }
+
+  async entries(): Promise<RunStoreEntry[]> {
+    const entries: RunStoreEntry[] = [];
+    for (const runId of this.#runs.keys()) {
+      try {
+        const run = await this.load(runId);
+        if (run) entries.push({ runId, run });
+      } catch (err) {
+        entries.push({ runId, error: asError(err) });
+      }
+    }
+    return sortEntries(entries);
   }
 
   async delete(runId: string): Promise<boolean> {

@@ -7,6 +7,15 @@ import type { PersistedRun } from "../../persistence/envelope.js";
 /** A run as listed: the envelope without its snapshot. */
 export type RunSummary = Omit<PersistedRun, "snapshot">;
 
+/**
+ * One thing a store holds, as {@link RunStore.entries} lists it: the run, or why it cannot be
+ * read (an `InvalidSnapshotError` for a corrupt or foreign save, an I/O error). `runId` is the
+ * key the store holds it under (a file's name), whatever the content says.
+ */
+export type RunStoreEntry =
+  | { runId: string; run: PersistedRun; error?: undefined }
+  | { runId: string; run?: undefined; error: Error };
+
 export interface RunStore {
   /** Writes a run, replacing any earlier save of the same run id. */
   save(run: PersistedRun): Promise<void>;
@@ -16,6 +25,51 @@ export interface RunStore {
   list(): Promise<RunSummary[]>;
   /** Removes a run; true when there was one. */
   delete(runId: string): Promise<boolean>;
+  /**
+   * Everything held, readable or not: readable runs newest save first, then each unreadable
+   * one with its error (`list()` leaves those out). Optional, so that older stores still
+   * type-check; {@link listEntries} falls back to `list()` and `load()` without it.
+   */
+  entries?(): Promise<RunStoreEntry[]>;
+}
+
+/**
+ * Every entry of a store with its read error, through `store.entries()` when the store has it.
+ *
+ * @example
+ * ```ts
+ * for (const entry of await listEntries(store)) {
+ *   console.log(entry.runId, entry.error ? `unreadable: ${entry.error.message}` : entry.run.state);
+ * }
+ * ```
+ */
+export async function listEntries(store: RunStore): Promise<RunStoreEntry[]> {
+  if (store.entries) return store.entries();
+  const entries: RunStoreEntry[] = [];
+  for (const summary of await store.list()) {
+    try {
+      const run = await store.load(summary.runId);
+      if (run) entries.push({ runId: summary.runId, run });
+    } catch (err) {
+      entries.push({ runId: summary.runId, error: asError(err) });
+    }
+  }
+  return entries;
+}
+
+/** Orders entries as `entries()` lists them: readable newest first, then unreadable by key. */
+export function sortEntries(entries: RunStoreEntry[]): RunStoreEntry[] {
+  return entries.sort((a, b) => {
+    if (a.run && b.run) return b.run.savedAt - a.run.savedAt;
+    if (a.run) return -1;
+    if (b.run) return 1;
+    return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
+  });
+}
+
+/** Anything thrown, as an Error. */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 /** Drops the snapshot from an envelope, for listings. */
