@@ -46,7 +46,7 @@ export {
   toEnvelope,
 } from "./persistence/envelope.js";
 export { restoreRunActor } from "./persistence/restore.js";
-export { MAX_SERVER_WAIT_MS, validateRunSnapshot } from "./persistence/snapshot-validation.js";
+export { validateRunSnapshot } from "./persistence/snapshot-validation.js";
 export {
   type ClientLike,
   newRunId,

@@ -276,6 +276,8 @@ const OPTION_CHECKS: Partial<Record<keyof RunOptions, OptionCheck>> = {
   deadlineMs: nullable(checkDuration),
   onDeadline: choice("cancel", "fail"),
   onUnknownCreate: choice("fail", "recreate"),
+  requestTimeoutMs: checkDuration,
+  cancelGraceMs: checkDuration,
 };
 
 /** The check of an option added to the defaults after this module was written. */

@@ -1,38 +1,6 @@
 /** Backoff of the run machine's retries and resumes, and the bounds on waits a server asks for. */
+import { serverWait } from "../services/client-failure.js";
 import type { RetryPolicy } from "./run-types.js";
-
-/**
- * The longest wait a server can make a run take in one go: `retry-after`, `retry-after-ms` and
- * `openai-poll-after-ms` above it are cut to it (10 minutes, about a response's retention: a
- * longer wait would outlive what it waits for).
- */
-export const MAX_SERVER_WAIT_MS = 10 * 60_000;
-
-/**
- * A server-given wait beyond this is nonsense (a date years off, `retry-after: 999999999`) and
- * taken as absent: the run's own backoff applies, not {@link MAX_SERVER_WAIT_MS}.
- */
-export const NONSENSE_SERVER_WAIT_MS = 24 * 60 * 60_000;
-
-/**
- * A wait a server asked for, as the machine takes it: `undefined` when absent or nonsense
- * (not a finite number, negative, beyond {@link NONSENSE_SERVER_WAIT_MS}); otherwise at most
- * {@link MAX_SERVER_WAIT_MS}. Applied where the machine computes a wake time, so that whatever
- * the client port parsed, a run's waits stay bounded.
- *
- * @example
- * ```ts
- * serverWait(20); // 20
- * serverWait(999_999_999_000); // undefined (31 years: nonsense)
- * serverWait(3_600_000); // 600000 (an hour: cut to 10 minutes)
- * serverWait(-5); // undefined
- * ```
- */
-export function serverWait(ms: unknown): number | undefined {
-  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) return undefined;
-  if (ms > NONSENSE_SERVER_WAIT_MS) return undefined;
-  return Math.min(ms, MAX_SERVER_WAIT_MS);
-}
 
 /**
  * The delay before retry number `attempt` (0 for the first retry): `baseDelayMs · 2^attempt`,

@@ -24,6 +24,7 @@ import {
   type ClientFailure,
   isTransient,
   provesNothingCreated,
+  serverWait,
 } from "../services/client-failure.js";
 import {
   isTerminalStatus,
@@ -33,7 +34,7 @@ import {
   type ResponsesClient,
   type RetrieveResult,
 } from "../services/responses-client.js";
-import { backoffDelay, resumeDelay, serverWait } from "./backoff.js";
+import { backoffDelay, resumeDelay } from "./backoff.js";
 import { createRunActors, MAX_TIMER_MS } from "./run-actors.js";
 import {
   type CancelCause,

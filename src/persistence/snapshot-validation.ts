@@ -32,18 +32,13 @@ import {
   RUN_ID_RULE,
 } from "../input-validation.js";
 import { DEFAULT_RUN_OPTIONS, type RunOptions } from "../machines/run-types.js";
+import { MAX_SERVER_WAIT_MS } from "../services/client-failure.js";
 import type { PersistedRunSnapshot } from "./envelope.js";
 
 /** A `fail` that throws {@link InvalidSnapshotError} (`corrupt`) naming the field. */
 export const failSnapshot: Fail = (path, problem) => {
   throw new InvalidSnapshotError("corrupt", `${path}: ${problem}`, path);
 };
-
-/**
- * The longest wait a server may ask for (`retry-after`, `openai-poll-after-ms`) that a saved
- * `wakeAt` can hold, beyond the run's own intervals: the clamp of server-given waits.
- */
-export const MAX_SERVER_WAIT_MS = 10 * 60 * 1000;
 
 /** Slack on time bounds, for the milliseconds between computing a time and saving it. */
 const TIME_SLACK_MS = 1_000;

@@ -24,7 +24,27 @@ export const MAX_SERVER_WAIT_MS = 600_000;
  * (`retry-after: 999999999`, `openai-poll-after-ms: 1e308`, a date in 2099): it is ignored, and
  * the machine's own backoff or poll interval applies.
  */
-const NONSENSE_SERVER_WAIT_MS = 86_400_000;
+export const NONSENSE_SERVER_WAIT_MS = 86_400_000;
+
+/**
+ * A wait a server asked for, bounded: `undefined` when absent or nonsense (not a finite number,
+ * negative, beyond {@link NONSENSE_SERVER_WAIT_MS}); otherwise at most {@link MAX_SERVER_WAIT_MS}.
+ * The port applies it when it parses a header, and the machine again where it computes a wake
+ * time, so that a run's waits stay bounded whatever a client port reports.
+ *
+ * @example
+ * ```ts
+ * serverWait(20); // 20
+ * serverWait(999_999_999_000); // undefined (31 years: nonsense)
+ * serverWait(3_600_000); // 600000 (an hour: cut to 10 minutes)
+ * serverWait(-5); // undefined
+ * ```
+ */
+export function serverWait(ms: unknown): number | undefined {
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) return undefined;
+  if (ms > NONSENSE_SERVER_WAIT_MS) return undefined;
+  return Math.min(ms, MAX_SERVER_WAIT_MS);
+}
 
 /** What kind of failure a client call met. */
 export type ClientFailureKind =
@@ -311,10 +331,7 @@ export function parseServerWaitMs(
     const date = Date.parse(raw);
     if (Number.isFinite(date)) ms = Math.max(0, date - Date.now());
   }
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0 || ms > NONSENSE_SERVER_WAIT_MS) {
-    return undefined;
-  }
-  return Math.min(ms, MAX_SERVER_WAIT_MS);
+  return serverWait(ms);
 }
 
 /**

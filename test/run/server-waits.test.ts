@@ -9,14 +9,13 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeContinuationToken, type Run, rehydrateRun } from "../../src/index.js";
+import { backoffDelay, resumeDelay } from "../../src/machines/backoff.js";
 import {
-  backoffDelay,
   MAX_SERVER_WAIT_MS,
   NONSENSE_SERVER_WAIT_MS,
-  resumeDelay,
+  readRetryAfterMs,
   serverWait,
-} from "../../src/machines/backoff.js";
-import { readRetryAfterMs } from "../../src/services/client-failure.js";
+} from "../../src/services/client-failure.js";
 import {
   type FakeServer,
   fakeResponse,
