@@ -22,7 +22,11 @@ function asOlderSave(persisted: PersistedRun, value?: unknown): PersistedRun {
   const options = copy.snapshot.context.options as unknown as Record<string, unknown>;
   delete options.requestTimeoutMs;
   delete options.cancelGraceMs;
-  if (value !== undefined) (copy.snapshot as unknown as { value: unknown }).value = value;
+  if (value !== undefined) {
+    // Saved in another state, the run holds no stream child (the validator refuses one).
+    (copy.snapshot as unknown as { value: unknown }).value = value;
+    copy.snapshot.children = {};
+  }
   return copy;
 }
 
