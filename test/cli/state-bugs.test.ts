@@ -36,8 +36,9 @@ async function storedRuns(store: string): Promise<unknown[]> {
 }
 
 /** Starts `baton run --stream` and kills it with SIGKILL once it printed `chars` characters. */
-async function killedMidText(home: Emulator, store: string, chars: number) {
-  const first = baton(["run", "--stream", "--store", store, "--base-url", home.url, "long"]);
+async function killedMidText(home: Emulator, store: string, chars: number, poll = false) {
+  const mode = poll ? ["--poll-interval", "30"] : ["--stream"];
+  const first = baton(["run", ...mode, "--store", store, "--base-url", home.url, "long"]);
   const runId = (await first.stderrMatches(RUN_ID))[0];
   await first.stdoutAtLeast(chars);
   first.child.kill("SIGKILL");
@@ -97,7 +98,7 @@ it("a resumed answer's summary counts the whole answer, not this process's part"
   const home = await emulator({ tokenDelayMs: 10, outputTokens: 300 });
   const store = await tempDir();
   const { runId, responseId } = await killedMidText(home, store, 100);
-  const resumed = await runBaton(["resume", runId, "--store", store]);
+  const resumed = await runBaton(["resume", runId, "--store", store, "--base-url", home.url]);
   expect(resumed.code).toBe(0);
   const total = storedText(home, responseId).length;
   expect(resumed.stderr).toContain(`completed: ${total} chars`);
@@ -158,7 +159,8 @@ it("SIGTERM during a create that never answers: exits at once, says there is not
 it("a failed resume leaves no stale error: the next resume against a server that answers goes on", async () => {
   const home = await emulator({ tokenDelayMs: 10, outputTokens: 300 });
   const store = await tempDir();
-  const { runId, responseId, printed } = await killedMidText(home, store, 100);
+  // Polled: a poll's failures are counted in the saved run (`attempts`, `lastFailure`).
+  const { runId, responseId, printed } = await killedMidText(home, store, 100, true);
   const closed = `http://127.0.0.1:${await closedPort()}/v1`;
   const failed = await runBaton(["resume", runId, "--store", store, "--base-url", closed]);
   expect(failed.code).toBe(3);
