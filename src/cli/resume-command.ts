@@ -125,7 +125,13 @@ export async function runResumeCommand(
 
     if (target.kind === "token") {
       const runId = newRunId();
-      if (!conn.embedded) writeRunMeta(runStore.directory, runId, { baseURL: conn.baseURL });
+      if (output && output.chars > 0) {
+        await checkAgainstServer(output, target.token.responseId, runId, conn);
+      }
+      writeRunMeta(runStore.directory, runId, {
+        ...(conn.embedded ? {} : { baseURL: conn.baseURL }),
+        ...(output ? { output: output.path } : {}),
+      });
       const tokenFollow: Follow = {
         ...follow,
         origin: "token",
@@ -148,6 +154,12 @@ export async function runResumeCommand(
 
     const persisted = target.persisted;
     const context = persisted.snapshot.context;
+    // Once the file given now is known to fit, it is the run's file from now on.
+    const adopt = async () => {
+      if (output && output.path !== meta.output) {
+        await updateRunMeta(runStore.directory, persisted.runId, { output: output.path });
+      }
+    };
     if (persisted.state === "done") {
       const result = context.result;
       const reattach =
@@ -156,6 +168,10 @@ export async function runResumeCommand(
         REATTACHABLE.has(result.reason ?? "");
       if (reattach) {
         if (output) {
+          if (output.chars > 0) {
+            await checkAgainstServer(output, context.responseId as string, persisted.runId, conn);
+          }
+          await adopt();
           return await fromTheStart(
             context.responseId as string,
             persisted.runId,
@@ -176,6 +192,7 @@ export async function runResumeCommand(
           `${output?.path} does not hold the answer of ${persisted.runId}: left as it is, nothing appended; give another --output`,
         );
       }
+      await adopt();
       if (rest !== "") {
         if (output) {
           output.write(rest);
@@ -197,15 +214,17 @@ export async function runResumeCommand(
       return outcome.code;
     }
 
-    if (output) {
+    if (output && context.responseId !== null) {
+      // Before anything is saved or appended: a file of another answer is refused here.
+      if (output.chars > 0) {
+        await checkAgainstServer(output, context.responseId, persisted.runId, conn);
+      }
+      await adopt();
       const delivered = context.deliveredChars;
-      if (context.responseId !== null && (delivered === null || delivered > output.chars)) {
+      if (delivered === null || delivered > output.chars) {
         // The saved cursor is past the file's end (the file is not the one this run wrote
         // to, or was cut): follow the answer from its start.
         return await fromTheStart(context.responseId, persisted.runId, host, follow, output);
-      }
-      if (context.responseId !== null && output.chars > 0) {
-        await checkAgainstServer(output, context.responseId, persisted.runId, conn);
       }
     }
     const run = await rehydrateRun(host, { persisted });

@@ -330,7 +330,7 @@ export async function followRun(run: Run, options: FollowOptions): Promise<numbe
     }
     progress.stop();
     endLine();
-    const verdict = await notAVerdict(run, result, options);
+    const verdict = await notAVerdict(run, result, options, consumed > 0);
     if (verdict) {
       say(io, verdict.message, connection.secrets);
       return verdict.code;
@@ -377,6 +377,7 @@ async function notAVerdict(
   run: Run,
   result: RunResult,
   options: FollowOptions,
+  received: boolean,
 ): Promise<{ code: number; message: string } | null> {
   if (result.outcome !== "gave-up") return null;
   const { connection } = options;
@@ -393,15 +394,21 @@ async function notAVerdict(
     await forget(run, options);
     return describeRefusedCreate(failure as ClientFailure, connection.baseURL);
   }
-  if (result.reason !== "not-found" && failure?.kind !== "not-found") return null;
+  const notFound = result.reason === "not-found" || failure?.kind === "not-found";
   const responseId = result.responseId ?? run.responseId ?? "?";
-  if (options.origin === "token") {
+  if (options.origin === "token" && !received && run.getSnapshot().context.status === null) {
+    // A run made here for a token whose response the server never showed: it never existed.
     await forget(run, options);
+    if (!notFound) {
+      const outcome = describeOutcome(result, connection.baseURL);
+      return { code: outcome.code, message: `${outcome.line}; nothing is saved` };
+    }
     return {
       code: EXIT.failed,
       message: `the server at ${connection.baseURL} does not know response ${responseId} (expired, deleted, or created on another server); nothing is saved`,
     };
   }
+  if (!notFound) return null;
   if (options.vetoed?.()) {
     const home = options.notes.homeBaseURL;
     return {
