@@ -24,6 +24,7 @@ import {
   type FollowOptions,
   followRun,
   GuardedStore,
+  hasCredentials,
   hintFlagsOf,
 } from "./run-command.js";
 import { readRunMeta, updateRunMeta, writeRunMeta } from "./run-meta.js";
@@ -129,7 +130,7 @@ export async function runResumeCommand(
         await checkAgainstServer(output, target.token.responseId, runId, conn);
       }
       writeRunMeta(runStore.directory, runId, {
-        ...(conn.embedded ? {} : { baseURL: conn.baseURL }),
+        ...(conn.embedded || hasCredentials(conn.baseURL) ? {} : { baseURL: conn.baseURL }),
         ...(output ? { output: output.path } : {}),
       });
       const tokenFollow: Follow = {

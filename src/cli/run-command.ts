@@ -444,6 +444,16 @@ export function describeRefusedCreate(
   };
 }
 
+/** A base URL with a user or password in it is not written down (it may hold a secret). */
+export function hasCredentials(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return parsed.username !== "" || parsed.password !== "";
+  } catch {
+    return true;
+  }
+}
+
 function safePath(url: string): string {
   try {
     return new URL(url).pathname.replace(/\/+$/, "");
@@ -606,7 +616,7 @@ export async function runRunCommand(
     try {
       // Where the run lives (never the key): resume, status and cancel go there by default.
       writeRunMeta(storeDir, runId, {
-        ...(conn.embedded ? {} : { baseURL: conn.baseURL }),
+        ...(conn.embedded || hasCredentials(conn.baseURL) ? {} : { baseURL: conn.baseURL }),
         ...(outputPath !== undefined ? { output: outputPath } : {}),
       });
     } catch (err) {

@@ -231,7 +231,10 @@ export function sameServer(a: string, b: string): boolean {
 export function redact(text: string, secrets: readonly string[] = []): string {
   let out = text;
   for (const secret of secrets) if (secret.length > 0) out = out.split(secret).join("***");
-  return out.replace(/\bsk-[A-Za-z0-9_*-]{6,}/g, "sk-***");
+  // A password in a URL (`https://user:pass@host/v1`) is a secret too.
+  return out
+    .replace(/\bsk-[A-Za-z0-9_*-]{6,}/g, "sk-***")
+    .replace(/(\/\/[^/@\s:]*):[^/@\s]+@/g, "$1:***@");
 }
 
 /** Collapses a message to one line. */
