@@ -81,17 +81,20 @@ export async function runCancelCommand(
     }
     // Bring the stored run to its end as well (it sees the cancelled response and saves it).
     let after: Target = target;
-    if (target.kind === "stored" && target.persisted.state !== "done") {
-      const delivered = target.persisted.snapshot.context.deliveredChars;
+    // As saved now: a follower elsewhere may have moved it on (or finished it) meanwhile.
+    const current =
+      target.kind === "stored"
+        ? ((await store.load(target.persisted.runId).catch(() => undefined)) ?? target.persisted)
+        : undefined;
+    if (target.kind === "stored" && current) after = { kind: "stored", persisted: current };
+    if (target.kind === "stored" && current && current.state !== "done") {
+      const delivered = current.snapshot.context.deliveredChars;
       if (delivered !== null && meta.printed === undefined) {
         // Ending the run here counts the whole answer as delivered, though nobody printed the
         // end of it: note what its reader has seen, so that `baton resume` prints the rest.
         await updateRunMeta(store.directory, target.persisted.runId, { printed: delivered });
       }
-      const run = await rehydrateRun(
-        { client: connection.client, store },
-        { persisted: target.persisted },
-      );
+      const run = await rehydrateRun({ client: connection.client, store }, { persisted: current });
       run.actor.send({ type: "run.cancel" });
       const ended = await Promise.race([
         settled(run).then((status) => status === "done"),

@@ -119,7 +119,6 @@ export async function runResumeCommand(
       notes: {
         directory: runStore.directory,
         homeBaseURL: meta.baseURL,
-        tracksPrinted: meta.printed !== undefined,
       },
       vetoed: () => guarded.vetoed,
     };

@@ -19,7 +19,7 @@ import type { ClientFailure } from "../services/client-failure.js";
 import { FileRunStore } from "../services/stores/file-run-store.js";
 import type { RunStore, RunSummary } from "../services/stores/run-store.js";
 import { OutputFile } from "./output-file.js";
-import { deleteRunMeta, updateRunMeta, writeRunMeta } from "./run-meta.js";
+import { deleteRunMeta, readRunMeta, updateRunMeta, writeRunMeta } from "./run-meta.js";
 import {
   CliError,
   type CliIo,
@@ -74,8 +74,6 @@ export interface FollowNotes {
   directory: string;
   /** The server the run was created on, when known. */
   homeBaseURL?: string | undefined;
-  /** True when `printed` in the notes was set: this process updates it once it printed all. */
-  tracksPrinted?: boolean;
 }
 
 export interface FollowOptions {
@@ -335,8 +333,13 @@ export async function followRun(run: Run, options: FollowOptions): Promise<numbe
       say(io, verdict.message, connection.secrets);
       return verdict.code;
     }
-    if (options.notes.tracksPrinted && !output && options.offset !== null) {
-      await updateRunMeta(options.notes.directory, run.id, { printed: result.text.length });
+    if (!output && options.offset !== null) {
+      // A `baton cancel` elsewhere may have noted what was printed when it ended the run; this
+      // process printed on to the end since.
+      const notes = await readRunMeta(options.notes.directory, run.id);
+      if (notes.printed !== undefined && notes.printed < result.text.length) {
+        await updateRunMeta(options.notes.directory, run.id, { printed: result.text.length });
+      }
     }
     const outcome = describeOutcome(result, connection.baseURL);
     if (result.outcome === "completed") {

@@ -94,6 +94,26 @@ it("kill, cancel from another process, resume: the text made in between is print
   expect(again.stdout).toBe("");
 }, 60_000);
 
+it("cancel while a follower prints: the report says done, the follower prints all, a resume nothing", async () => {
+  const home = await emulator({ tokenDelayMs: 10, outputTokens: 2_000 });
+  const store = await tempDir();
+  const common = ["--store", store, "--base-url", home.url];
+  const follower = baton(["run", "--poll-interval", "30", ...common, "long"]);
+  const runId = (await follower.stderrMatches(RUN_ID))[0];
+  await follower.stdoutAtLeast(40);
+  const cancelled = await runBaton(["cancel", runId, ...common]);
+  expect(cancelled.code).toBe(0);
+  expect(cancelled.stdout).toMatch(/^state\s+done: cancelled/m);
+  expect(cancelled.stdout).toMatch(/^status\s+cancelled$/m);
+  const followed = await follower.finished;
+  expect(followed.code).toBe(4);
+  const responseId = followed.stderr.match(RESPONSE_ID)?.[0] as string;
+  expect(followed.stdout).toBe(storedText(home, responseId));
+  const resumed = await runBaton(["resume", runId, ...common]);
+  expect(resumed.code).toBe(4);
+  expect(resumed.stdout).toBe("");
+}, 60_000);
+
 it("a resumed answer's summary counts the whole answer, not this process's part", async () => {
   const home = await emulator({ tokenDelayMs: 10, outputTokens: 300 });
   const store = await tempDir();
