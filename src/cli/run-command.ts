@@ -67,7 +67,7 @@ const INTERRUPTION_EXIT: Record<Interruption, number> = {
  * be resumed). Short: a container's grace period after SIGTERM is often 10 s, and a create that
  * has not answered by now may never answer.
  */
-const CREATE_GRACE_MS = 1_500;
+const CREATE_GRACE_MS = 1_000;
 
 /** The CLI's notes of the run being followed (`<run-id>.cli.json` in the store). */
 export interface FollowNotes {
