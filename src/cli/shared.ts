@@ -385,6 +385,20 @@ export function describeOutcome(
         return { code: described.code, line: `gave up (${result.reason}): ${described.message}` };
       }
       const detail = failure ? `: ${failure.message}` : "";
+      const status = failure?.status;
+      if (
+        (result.reason === "create-unknown" || result.reason === "create-failed") &&
+        status !== undefined &&
+        status >= 400 &&
+        status < 500 &&
+        status !== 408
+      ) {
+        // A 4xx is the server's word that it did not act on the create.
+        return {
+          code: EXIT.failed,
+          line: `the server refused the create call (${status})${detail}; nothing was created`,
+        };
+      }
       switch (result.reason) {
         case "create-unknown":
           return {
