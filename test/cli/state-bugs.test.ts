@@ -4,7 +4,7 @@
  * run prints what its reader has not seen, a 4xx create or an unknown token leaves nothing
  * behind, SIGTERM during a create that never answers ends at once, and the small ones.
  */
-import { readdir } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/index.js";
@@ -149,6 +149,28 @@ it("a 4xx on create says what is wrong and leaves no run; so does an unknown tok
   expect(unknownToken.stderr).toMatch(/does not know response resp_0123abcd/);
   expect(await storedRuns(store)).toEqual([]);
   expect(await readdir(store).catch(() => [])).toEqual([]);
+}, 60_000);
+
+it("a run saved as given up on a create refused with a 4xx says nothing was created", async () => {
+  const server = await emulator();
+  const store = await tempDir();
+  const done = await runBaton(["run", "--store", store, "--base-url", server.url, "hello"]);
+  expect(done.code).toBe(0);
+  const runId = done.stderr.match(RUN_ID)?.[0] as string;
+  // As an older baton left such a run: done, gave up, the create answered 404.
+  const path = join(store, `${runId}.run.json`);
+  const saved = JSON.parse(await readFile(path, "utf8"));
+  saved.snapshot.context.result = {
+    ...saved.snapshot.context.result,
+    outcome: "gave-up",
+    reason: "create-unknown",
+    failure: { kind: "not-found", status: 404, message: "Not found" },
+  };
+  await writeFile(path, JSON.stringify(saved));
+  const out = await runBaton(["resume", runId, "--store", store]);
+  expect(out.code).toBe(1);
+  expect(out.stderr).toMatch(/refused the create call \(404\).*nothing was created/);
+  expect(out.stderr).not.toMatch(/may or may not exist|pay twice/);
 }, 60_000);
 
 it("SIGTERM during a create that never answers: exits at once, says there is nothing to resume", async () => {
