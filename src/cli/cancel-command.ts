@@ -14,6 +14,7 @@ import {
   type ResponsesClient,
 } from "../services/responses-client.js";
 import type { FileRunStore } from "../services/stores/file-run-store.js";
+import { readRunMeta, updateRunMeta } from "./run-meta.js";
 import {
   CliError,
   type CliIo,
@@ -29,6 +30,7 @@ import {
   resolveTarget,
   say,
   settled,
+  type Target,
 } from "./shared.js";
 import { formatReport, storedReport, withResponse } from "./status-command.js";
 import { CANCEL_USAGE } from "./usage.js";
@@ -65,7 +67,9 @@ export async function runCancelCommand(
         `${report.runId} has no response (its create never answered): nothing to cancel`,
       );
     }
-    connection = await connect(values, io);
+    const meta =
+      target.kind === "stored" ? await readRunMeta(store.directory, target.persisted.runId) : {};
+    connection = await connect(values, io, meta.baseURL);
     const port = openAIResponsesClient(connection.client);
     let response: ResponseState;
     try {
@@ -76,21 +80,32 @@ export async function runCancelCommand(
       return described.code;
     }
     // Bring the stored run to its end as well (it sees the cancelled response and saves it).
-    if (target.kind === "stored" && target.persisted.state !== "done") {
-      const run = await rehydrateRun(
-        { client: connection.client, store },
-        { persisted: target.persisted },
-      );
+    let after: Target = target;
+    // As saved now: a follower elsewhere may have moved it on (or finished it) meanwhile.
+    const current =
+      target.kind === "stored"
+        ? ((await store.load(target.persisted.runId).catch(() => undefined)) ?? target.persisted)
+        : undefined;
+    if (target.kind === "stored" && current) after = { kind: "stored", persisted: current };
+    if (target.kind === "stored" && current && current.state !== "done") {
+      const delivered = current.snapshot.context.deliveredChars;
+      if (delivered !== null && meta.printed === undefined) {
+        // Ending the run here counts the whole answer as delivered, though nobody printed the
+        // end of it: note what its reader has seen, so that `baton resume` prints the rest.
+        await updateRunMeta(store.directory, target.persisted.runId, { printed: delivered });
+      }
+      const run = await rehydrateRun({ client: connection.client, store }, { persisted: current });
       run.actor.send({ type: "run.cancel" });
       const ended = await Promise.race([
         settled(run).then((status) => status === "done"),
         sleep(CONFIRM_TIMEOUT_MS, undefined, { ref: false }).then(() => false),
       ]);
+      // The report says where this process left the run (a follower elsewhere may save its
+      // own state in between: reading the store back could show that instead).
       if (ended) await run.flush();
-      else await run.detach();
+      const persisted = ended ? run.toPersisted() : await run.detach();
+      after = { kind: "stored", persisted };
     }
-    const after =
-      target.kind === "stored" ? await reloaded(store, target.persisted.runId, target) : target;
     const final = withResponse(storedReport(after), response);
     io.stdout.write(`${formatReport({ ...final, token: null })}\n`);
     if (!isTerminalStatus(response.status)) {
@@ -114,15 +129,6 @@ export async function runCancelCommand(
   } finally {
     await connection?.close();
   }
-}
-
-async function reloaded(
-  store: FileRunStore,
-  runId: string,
-  fallback: Extract<Parameters<typeof storedReport>[0], { kind: "stored" }>,
-) {
-  const persisted = await store.load(runId).catch(() => undefined);
-  return persisted ? ({ kind: "stored", persisted } as const) : fallback;
 }
 
 /** Cancels (a finished response answers 400 "cannot cancel"), then reads until it is final. */

@@ -11,13 +11,25 @@
  * - A run that gave up locally (server unreachable too long, key refused) is attached to its
  *   response again, skipping the text already printed.
  */
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { encodeContinuationToken } from "../continuation-token.js";
 import type { PersistedRun } from "../persistence/envelope.js";
-import { type RunHostOptions, rehydrateRun } from "../run.js";
+import { newRunId, type RunHostOptions, rehydrateRun } from "../run.js";
+import { openAIResponsesClient } from "../services/openai-responses-client.js";
 import type { FileRunStore } from "../services/stores/file-run-store.js";
-import { CLI_CHECKPOINT, followRun, hintFlagsOf } from "./run-command.js";
+import { OutputFile } from "./output-file.js";
 import {
+  CLI_CHECKPOINT,
+  type FollowOptions,
+  followRun,
+  GuardedStore,
+  hasCredentials,
+  hintFlagsOf,
+} from "./run-command.js";
+import { readRunMeta, updateRunMeta, writeRunMeta } from "./run-meta.js";
+import {
+  CliError,
   type CliIo,
   CONNECTION_OPTIONS,
   type Connection,
@@ -29,12 +41,16 @@ import {
   parseOneTarget,
   processIo,
   resolveTarget,
+  sameServer,
   say,
 } from "./shared.js";
 import { RESUME_USAGE } from "./usage.js";
 
 /** Give-up reasons after which the response may still be going on: worth following again. */
 const REATTACHABLE = new Set(["retries-exhausted", "rejected"]);
+
+type Host = RunHostOptions & { client: Connection["client"] };
+type Follow = Omit<FollowOptions, "offset" | "announce" | "skip">;
 
 /**
  * Runs `baton resume`; resolves with the exit code.
@@ -51,20 +67,40 @@ export async function runResumeCommand(
   const io = processIo(overrides);
   let connection: Connection | undefined;
   let store: FileRunStore | undefined;
+  let output: OutputFile | undefined;
   try {
     const args = parseOneTarget(argv, "resume", RESUME_USAGE, parse, io);
     if (!args) return EXIT.ok;
     const { values } = args;
     store = openStore(values, io);
     const target = await resolveTarget(args.target, store, "resume");
-    connection = await connect(values, io);
+    const storedId = target.kind === "stored" ? target.persisted.runId : undefined;
+    const meta = storedId ? await readRunMeta(store.directory, storedId) : {};
+    connection = await connect(values, io, meta.baseURL);
     const conn = connection;
     const runStore = store;
+    // Asked of a server the run was not created on: its 404 is no verdict on the run.
+    const foreign =
+      meta.baseURL !== undefined && (conn.embedded || !sameServer(conn.baseURL, meta.baseURL));
+    if (foreign) {
+      say(io, `note: ${storedId} was created on ${meta.baseURL}; asking ${conn.baseURL}`);
+    }
+    const guarded = new GuardedStore(
+      runStore,
+      (run) =>
+        foreign &&
+        run.state === "done" &&
+        run.snapshot.context.result?.outcome === "gave-up" &&
+        run.snapshot.context.result.reason === "not-found",
+    );
+    const outputPath = values.output !== undefined ? resolve(io.cwd, values.output) : meta.output;
+    output = outputPath === undefined ? undefined : OutputFile.open(outputPath);
     let saveErrorShown = false;
-    const host: RunHostOptions & { client: Connection["client"] } = {
+    const host: Host = {
       client: conn.client,
-      store: runStore,
-      delivery: "after-save",
+      store: guarded,
+      // With --output the file is written first and the saved cursor lags it (output-file.ts).
+      delivery: output ? "immediate" : "after-save",
       checkpoint: CLI_CHECKPOINT,
       onSaveError: (err) => {
         if (saveErrorShown) return;
@@ -73,13 +109,42 @@ export async function runResumeCommand(
       },
     };
     const hintFlags = hintFlagsOf(values);
-    const follow = { io, connection: conn, store: runStore, hintFlags };
+    const follow: Follow = {
+      io,
+      connection: conn,
+      store: guarded,
+      hintFlags,
+      output,
+      origin: "stored",
+      notes: {
+        directory: runStore.directory,
+        homeBaseURL: meta.baseURL,
+      },
+      vetoed: () => guarded.vetoed,
+    };
 
     if (target.kind === "token") {
-      const run = await rehydrateRun(host, { token: target.text });
+      const runId = newRunId();
+      if (output && output.chars > 0) {
+        await checkAgainstServer(output, target.token.responseId, runId, conn);
+      }
+      writeRunMeta(runStore.directory, runId, {
+        ...(conn.embedded || hasCredentials(conn.baseURL) ? {} : { baseURL: conn.baseURL }),
+        ...(output ? { output: output.path } : {}),
+      });
+      const tokenFollow: Follow = {
+        ...follow,
+        origin: "token",
+        notes: { directory: runStore.directory, homeBaseURL: conn.baseURL },
+      };
+      if (output) {
+        // The file's text must line up with the answer: follow it from its start.
+        return await fromTheStart(target.token.responseId, runId, host, tokenFollow, output);
+      }
+      const run = await rehydrateRun(host, { token: target.text, runId });
       const stream = target.token.sequenceNumber !== undefined;
       return await followRun(run, {
-        ...follow,
+        ...tokenFollow,
         offset: stream ? null : 0,
         announce: (r) => [
           `following response ${r.responseId} from the token as run ${r.id} (${stream ? `stream, after event ${target.token.sequenceNumber}` : "poll, from the start"})`,
@@ -89,34 +154,91 @@ export async function runResumeCommand(
 
     const persisted = target.persisted;
     const context = persisted.snapshot.context;
+    // Once the file given now is known to fit, it is the run's file from now on.
+    const adopt = async () => {
+      if (output && output.path !== meta.output) {
+        await updateRunMeta(runStore.directory, persisted.runId, { output: output.path });
+      }
+    };
     if (persisted.state === "done") {
       const result = context.result;
       const reattach =
         result?.outcome === "gave-up" &&
         context.responseId !== null &&
         REATTACHABLE.has(result.reason ?? "");
-      if (!reattach) {
-        const outcome = result
-          ? describeOutcome(result, conn.baseURL)
-          : { code: EXIT.failed, line: "finished" };
-        say(
-          io,
-          `${persisted.runId} already finished (${outcome.line}); nothing left to print`,
-          conn.secrets,
-        );
-        return outcome.code;
+      if (reattach) {
+        if (output) {
+          if (output.chars > 0) {
+            await checkAgainstServer(output, context.responseId as string, persisted.runId, conn);
+          }
+          await adopt();
+          return await fromTheStart(
+            context.responseId as string,
+            persisted.runId,
+            host,
+            follow,
+            output,
+          );
+        }
+        return await reattachRun(persisted, host, follow);
       }
-      return await reattachRun(persisted, host, follow);
+      const outcome = result
+        ? describeOutcome(result, conn.baseURL)
+        : { code: EXIT.failed, line: "finished" };
+      const rest = restOfFinished(persisted, meta.printed, output);
+      if (rest === null) {
+        throw new CliError(
+          EXIT.failed,
+          `${output?.path} does not hold the answer of ${persisted.runId}: left as it is, nothing appended; give another --output`,
+        );
+      }
+      await adopt();
+      if (rest !== "") {
+        if (output) {
+          output.write(rest);
+        } else {
+          io.stdout.write(rest);
+          if (io.stdout.isTTY && !rest.endsWith("\n")) io.stdout.write("\n");
+          await updateRunMeta(runStore.directory, persisted.runId, {
+            printed: finalTextOf(persisted).length,
+          });
+        }
+      }
+      say(
+        io,
+        rest === ""
+          ? `${persisted.runId} already finished (${outcome.line}); nothing left to print`
+          : `${persisted.runId} had finished (${outcome.line}); ${output ? `wrote to ${output.path}` : "printed"} the ${rest.length} chars not ${output ? "written" : "printed"} before`,
+        conn.secrets,
+      );
+      return outcome.code;
+    }
+
+    if (output && context.responseId !== null) {
+      // Before anything is saved or appended: a file of another answer is refused here.
+      if (output.chars > 0) {
+        await checkAgainstServer(output, context.responseId, persisted.runId, conn);
+      }
+      await adopt();
+      const delivered = context.deliveredChars;
+      if (delivered === null || delivered > output.chars) {
+        // The saved cursor is past the file's end (the file is not the one this run wrote
+        // to, or was cut): follow the answer from its start.
+        return await fromTheStart(context.responseId, persisted.runId, host, follow, output);
+      }
     }
     const run = await rehydrateRun(host, { persisted });
+    const offset = context.deliveredChars;
     return await followRun(run, {
       ...follow,
-      offset: context.deliveredChars,
+      offset,
+      skip: output && offset !== null ? output.chars - offset : 0,
       announce: (r) => [
-        `resuming ${r.id} · response ${r.responseId} · ${context.mode}${context.deliveredChars !== null ? ` · ${context.deliveredChars} chars printed before` : ""}`,
+        `resuming ${r.id} · response ${r.responseId} · ${context.mode}${offset !== null ? ` · ${output ? output.chars : offset} chars ${output ? `in ${output.path}` : "printed"} before` : ""}`,
       ],
     });
   } catch (err) {
+    output?.close();
     const described = describeError(err, {
       ...(connection ? { baseURL: connection.baseURL } : {}),
       ...(store ? { storeDir: store.directory } : {}),
@@ -124,16 +246,94 @@ export async function runResumeCommand(
     say(io, described.message, connection?.secrets);
     return described.code;
   } finally {
+    output?.close();
     await connection?.close();
   }
 }
 
-/** Follows the response of a run that gave up, under the same run id, skipping printed text. */
-async function reattachRun(
+/**
+ * What of a finished run's answer its reader has not seen: after the file's length with
+ * `--output` (null when the file is not a prefix of the answer), else after what was printed
+ * (`printed` from the notes when a process that printed nothing ended the run).
+ */
+function restOfFinished(
   persisted: PersistedRun,
-  host: RunHostOptions & { client: Connection["client"] },
-  follow: Omit<Parameters<typeof followRun>[1], "offset" | "announce" | "skip">,
+  printed: number | undefined,
+  output: OutputFile | undefined,
+): string | null {
+  const context = persisted.snapshot.context;
+  const text = finalTextOf(persisted);
+  if (output) return text.startsWith(output.existing) ? text.slice(output.existing.length) : null;
+  const seen = printed ?? context.deliveredChars;
+  // Unknown (a stream followed from a token): nothing can be said to be missing.
+  if (seen === null) return "";
+  return text.slice(Math.min(seen, text.length));
+}
+
+/** A finished run's final text: its result's (or XState's output, should only that hold it). */
+function finalTextOf(persisted: PersistedRun): string {
+  const output = persisted.snapshot.output as { text?: unknown } | undefined;
+  const text = persisted.snapshot.context.result?.text ?? output?.text;
+  return typeof text === "string" ? text : "";
+}
+
+/**
+ * Before appending to a file with text in it: one retrieve, and the file must agree with the
+ * answer as far as both go (a file of another answer is refused, not appended to).
+ */
+async function checkAgainstServer(
+  output: OutputFile,
+  responseId: string,
+  runId: string,
+  connection: Connection,
+): Promise<void> {
+  let text: string;
+  try {
+    ({
+      response: { outputText: text },
+    } = await openAIResponsesClient(connection.client).retrieve(
+      responseId,
+      AbortSignal.timeout(30_000),
+    ));
+  } catch {
+    // The run meets the same failure and reports it; the text delivered again is checked anyway.
+    return;
+  }
+  const common = Math.min(text.length, output.existing.length);
+  if (text.slice(0, common) !== output.existing.slice(0, common)) {
+    throw new CliError(
+      EXIT.failed,
+      `${output.path} does not hold the answer of ${runId}: left as it is, nothing appended; give another --output`,
+    );
+  }
+}
+
+/**
+ * Follows a response from the first character of its answer, under `runId`, skipping (and
+ * checking) what the file holds: for a file whose length the saved cursor cannot be lined up
+ * with. Polls: only a poll token carries no position.
+ */
+async function fromTheStart(
+  responseId: string,
+  runId: string,
+  host: Host,
+  follow: Follow,
+  output: OutputFile,
 ): Promise<number> {
+  const token = encodeContinuationToken({ responseId });
+  const run = await rehydrateRun(host, { token, runId });
+  return followRun(run, {
+    ...follow,
+    offset: 0,
+    skip: output.chars,
+    announce: (r) => [
+      `following ${r.id} · response ${r.responseId} from the start of its answer (${output.chars} chars already in ${output.path})`,
+    ],
+  });
+}
+
+/** Follows the response of a run that gave up, under the same run id, skipping printed text. */
+async function reattachRun(persisted: PersistedRun, host: Host, follow: Follow): Promise<number> {
   const context = persisted.snapshot.context;
   const stream = context.mode === "stream" && context.sequenceNumber !== null;
   const token = encodeContinuationToken({
@@ -152,7 +352,7 @@ async function reattachRun(
 function parse(argv: readonly string[]) {
   return parseArgs({
     args: [...argv],
-    options: { ...CONNECTION_OPTIONS },
+    options: { ...CONNECTION_OPTIONS, output: { type: "string", short: "o" } },
     allowPositionals: true,
     strict: true,
   });

@@ -88,10 +88,27 @@ export interface ConnectionFlags {
   emulator?: boolean | undefined;
 }
 
-/** Turns a parseArgs failure into a usage error. */
+/**
+ * Turns a parseArgs failure into a usage error, in baton's words: Node's own messages quote the
+ * flag unevenly (`Unknown option '--x'. To specify a positional argument starting with a '-', …`).
+ */
 export function usageError(err: unknown, command: string): CliError {
+  return new CliError(EXIT.usage, `${parseErrorMessage(err)} (see 'baton ${command} --help')`);
+}
+
+function parseErrorMessage(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  return new CliError(EXIT.usage, `${oneLine(message)} (see 'baton ${command} --help')`);
+  const code = (err as { code?: unknown } | null)?.code;
+  // Node quotes the flag first: `Unknown option '--x'`, `Option '--store <value>' argument missing`.
+  const flag = /'(-{1,2}[^' ]+)/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag) return `unknown option ${flag}`;
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && flag) {
+    return /argument missing/.test(message)
+      ? `option ${flag} needs a value`
+      : `option ${flag} takes no value`;
+  }
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") return "unexpected argument";
+  return oneLine(message);
 }
 
 /**
@@ -151,11 +168,16 @@ export interface Connection {
 const DEFAULT_BASE_URL = "https://api.openai.com/v1";
 
 /**
- * Builds the client: `--emulator` starts an emulator in this process; otherwise `--base-url` or
+ * Builds the client: `--emulator` starts an emulator in this process; otherwise `--base-url`,
+ * else the server the run was created on (`savedBaseURL`, from its notes), else
  * `OPENAI_BASE_URL`, with `OPENAI_API_KEY`. Without a key, a custom base URL gets a placeholder
  * (a local server may need none); api.openai.com refuses to start.
  */
-export async function connect(flags: ConnectionFlags, io: CliIo): Promise<Connection> {
+export async function connect(
+  flags: ConnectionFlags,
+  io: CliIo,
+  savedBaseURL?: string,
+): Promise<Connection> {
   const key = nonEmpty(io.env.OPENAI_API_KEY);
   const secrets = key ? [key] : [];
   if (flags.emulator) {
@@ -169,7 +191,7 @@ export async function connect(flags: ConnectionFlags, io: CliIo): Promise<Connec
       close: () => emulator.close(),
     };
   }
-  const baseURL = flags["base-url"] ?? nonEmpty(io.env.OPENAI_BASE_URL);
+  const baseURL = flags["base-url"] ?? savedBaseURL ?? nonEmpty(io.env.OPENAI_BASE_URL);
   if (baseURL !== undefined) {
     let url: URL;
     try {
@@ -181,7 +203,7 @@ export async function connect(flags: ConnectionFlags, io: CliIo): Promise<Connec
       throw new CliError(EXIT.usage, `'${baseURL}' is not an http(s) URL`);
     }
   }
-  if (key === undefined && baseURL === undefined) {
+  if (key === undefined && (baseURL === undefined || sameServer(baseURL, DEFAULT_BASE_URL))) {
     throw new CliError(
       EXIT.unreachable,
       "OPENAI_API_KEY is not set (set it, or use --base-url URL for a server that needs no key, or --emulator)",
@@ -200,11 +222,19 @@ export async function connect(flags: ConnectionFlags, io: CliIo): Promise<Connec
   };
 }
 
+/** Whether two base URLs name the same server (a trailing slash aside). */
+export function sameServer(a: string, b: string): boolean {
+  return a.replace(/\/+$/, "") === b.replace(/\/+$/, "");
+}
+
 /** Removes secrets (the key, and anything that looks like an OpenAI key) from a message. */
 export function redact(text: string, secrets: readonly string[] = []): string {
   let out = text;
   for (const secret of secrets) if (secret.length > 0) out = out.split(secret).join("***");
-  return out.replace(/\bsk-[A-Za-z0-9_*-]{6,}/g, "sk-***");
+  // A password in a URL (`https://user:pass@host/v1`) is a secret too.
+  return out
+    .replace(/\bsk-[A-Za-z0-9_*-]{6,}/g, "sk-***")
+    .replace(/(\/\/[^/@\s:]*):[^/@\s]+@/g, "$1:***@");
 }
 
 /** Collapses a message to one line. */
@@ -212,9 +242,45 @@ export function oneLine(text: string): string {
   return text.replace(/\s+/g, " ").trim();
 }
 
-/** Writes one `baton: …` line on stderr, redacted. */
+/**
+ * Makes text from outside (a server's message, a response id, a run id, a saved file) safe to
+ * print on a terminal: terminal escape sequences (CSI, OSC, DCS, …) are removed whole, then
+ * every other control character (C0 but tab and newline, DEL, C1) and the bidirectional
+ * overrides that reorder what a terminal shows. One function, applied on the way out by
+ * {@link say}, {@link formatTable} and the progress line.
+ *
+ * @example
+ * ```ts
+ * sanitize("resp_\x1b]0;pwned\x07x\x1b[2J"); // "resp_x"
+ * ```
+ */
+export function sanitize(text: string, options: { keepNewlines?: boolean } = {}): string {
+  const cleaned = text.replace(CSI, "").replace(STRING_SEQUENCE, "").replace(OTHER_ESCAPE, "");
+  return cleaned.replace(options.keepNewlines ? CONTROL_BUT_NEWLINE : CONTROL, "");
+}
+
+// Matching control characters is the point of these (biome's rule is about mistyped ones).
+/** CSI (ESC [ or C1 0x9b): parameters, intermediates, one final byte. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: see above
+const CSI = /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?/g;
+/** OSC, DCS, SOS, PM, APC (ESC ] P X ^ _, or their C1 forms): up to BEL or ST, or the end. */
+const STRING_SEQUENCE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: see above
+  /(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?/g;
+/** Any other escape: ESC, intermediates, one final byte. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: see above
+const OTHER_ESCAPE = /\x1b[ -/]*[0-~]?/g;
+/** C0 but tab, DEL, C1, bidirectional overrides and isolates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: see above
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: see above
+const CONTROL_BUT_NEWLINE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Writes one `baton: …` line on stderr, redacted and sanitised. */
 export function say(io: CliIo, message: string, secrets: readonly string[] = []): void {
-  io.stderr.write(`baton: ${redact(oneLine(message), [...secrets, ...envSecrets(io)])}\n`);
+  // Sanitised before redacting: an escape sequence inside a key must not split it from redaction.
+  const line = redact(sanitize(oneLine(message)), [...secrets, ...envSecrets(io)]);
+  io.stderr.write(`baton: ${line}\n`);
 }
 
 function envSecrets(io: CliIo): string[] {
@@ -319,6 +385,20 @@ export function describeOutcome(
         return { code: described.code, line: `gave up (${result.reason}): ${described.message}` };
       }
       const detail = failure ? `: ${failure.message}` : "";
+      const status = failure?.status;
+      if (
+        (result.reason === "create-unknown" || result.reason === "create-failed") &&
+        status !== undefined &&
+        status >= 400 &&
+        status < 500 &&
+        status !== 408
+      ) {
+        // A 4xx is the server's word that it did not act on the create.
+        return {
+          code: EXIT.failed,
+          line: `the server refused the create call (${status})${detail}; nothing was created`,
+        };
+      }
       switch (result.reason) {
         case "create-unknown":
           return {
@@ -359,8 +439,9 @@ function formatElapsed(ms: number): string {
   return ms < 60_000 ? `${(ms / 1000).toFixed(1)}s` : formatAge(ms);
 }
 
-/** Left-aligned columns, two spaces apart. */
-export function formatTable(rows: readonly (readonly string[])[]): string {
+/** Left-aligned columns, two spaces apart; every cell sanitised (it may come from a file). */
+export function formatTable(table: readonly (readonly string[])[]): string {
+  const rows = table.map((row) => row.map((cell) => sanitize(cell)));
   const widths: number[] = [];
   for (const row of rows) {
     row.forEach((cell, i) => {
@@ -412,10 +493,15 @@ export class Progress {
   #shownStatus: string | null = null;
   #unsubscribe: (() => void) | undefined;
 
-  constructor(io: CliIo, secrets: readonly string[] = []) {
+  constructor(
+    io: CliIo,
+    secrets: readonly string[] = [],
+    options: { answerOnStdout?: boolean } = {},
+  ) {
     this.#io = io;
     this.#live = io.stderr.isTTY === true;
-    this.#sharedScreen = this.#live && io.stdout.isTTY === true;
+    // With --output the answer goes to a file: the live line may stay on screen throughout.
+    this.#sharedScreen = this.#live && io.stdout.isTTY === true && options.answerOnStdout !== false;
     this.#secrets = secrets;
   }
 
@@ -427,6 +513,8 @@ export class Progress {
   attach(run: Run): void {
     this.#run = run;
     let previous: unknown;
+    // A failure in the restored snapshot is an earlier process's: not shown as this one's retry.
+    const restoredFailure = run.getSnapshot().context.lastFailure;
     const onSnapshot = () => {
       const snapshot = run.getSnapshot();
       const context = snapshot.context;
@@ -443,6 +531,7 @@ export class Progress {
       previous = snapshot.value;
       const retrying =
         context.lastFailure !== null &&
+        context.lastFailure !== restoredFailure &&
         (context.attempts > 0 || state === "interrupted") &&
         state !== "done";
       this.#retry = retrying
@@ -550,7 +639,7 @@ export class Progress {
     parts.push(`${this.#chars} chars`);
     parts.push(formatAge(now - this.#startedAt));
     if (this.#retry) parts.push(this.#retry);
-    let text = redact(`baton: ${parts.join(" · ")}`, this.#secrets);
+    let text = redact(sanitize(`baton: ${parts.join(" · ")}`), this.#secrets);
     const columns = this.#io.stderr.columns;
     if (columns && text.length > columns - 1) text = text.slice(0, Math.max(0, columns - 1));
     if (this.#drawn && text === this.#drawnText) return;

@@ -7,6 +7,7 @@ import { classifyClientError } from "../services/client-failure.js";
 import { openAIResponsesClient } from "../services/openai-responses-client.js";
 import type { ResponseState } from "../services/responses-client.js";
 import type { FileRunStore } from "../services/stores/file-run-store.js";
+import { readRunMeta } from "./run-meta.js";
 import {
   type CliIo,
   CONNECTION_OPTIONS,
@@ -130,7 +131,10 @@ export async function runStatusCommand(
     const target = await resolveTarget(args.target, store, "status");
     let report = storedReport(target);
     if (report.responseId !== null) {
-      connection = await connect(values, io);
+      // The server the run was created on, unless --base-url says otherwise.
+      const meta =
+        target.kind === "stored" ? await readRunMeta(store.directory, target.persisted.runId) : {};
+      connection = await connect(values, io, meta.baseURL);
       let response: ResponseState;
       try {
         ({ response } = await openAIResponsesClient(connection.client).retrieve(

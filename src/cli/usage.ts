@@ -1,9 +1,20 @@
 /** The help texts of `baton` and its run commands (docs/cli.md says the same at length). */
 
-const CONNECTION_HELP = `  --store DIR      where runs are saved (default: $BATON_STORE, else .baton/runs)
-  --base-url URL   an OpenAI-compatible server (default: $OPENAI_BASE_URL, else api.openai.com)
-  --emulator       start an emulator in this process and use it (no key needed)
-  -h, --help       show this help`;
+/** Option lines, descriptions in one column (two spaces after the longest flag). */
+function optionLines(rows: readonly (readonly [string, string])[]): string {
+  const width = Math.max(...rows.map(([flag]) => flag.length));
+  return rows.map(([flag, text]) => `  ${flag.padEnd(width)}  ${text}`).join("\n");
+}
+
+const CONNECTION_OPTIONS: readonly (readonly [string, string])[] = [
+  ["--store DIR", "where runs are saved (default: $BATON_STORE, else .baton/runs)"],
+  [
+    "--base-url URL",
+    "the server (default: the run's own, else $OPENAI_BASE_URL, else api.openai.com)",
+  ],
+  ["--emulator", "start an emulator in this process and use it (no key needed)"],
+  ["-h, --help", "show this help"],
+];
 
 export const EXIT_CODES_HELP = `Exit codes:
   0    completed (status, runs, cancel: done as asked)
@@ -48,10 +59,13 @@ saved, so that 'baton resume <run-id>' prints exactly the rest after any crash. 
 from stdin when none is given (or with '-').
 
 Options:
-  --stream             stream the answer (default: poll for it)
-  -m, --model M        the model (default: $OPENAI_MODEL, else o3)
-  --poll-interval MS   pause between two polls (default 1000)
-${CONNECTION_HELP}
+${optionLines([
+  ["--stream", "stream the answer (default: poll for it)"],
+  ["-m, --model M", "the model (default: $OPENAI_MODEL, else o3)"],
+  ["--poll-interval MS", "pause between two polls (default 1000)"],
+  ["-o, --output FILE", "write the answer to FILE, not stdout (a resume appends exactly the rest)"],
+  ...CONNECTION_OPTIONS,
+])}
 
 Ctrl-C detaches: the run goes on server-side, exit code 130, 'baton resume <run-id>' carries on.
 
@@ -66,7 +80,13 @@ as a new run (a stream token after its event; a poll token carries no position, 
 is printed from the start).
 
 Options:
-${CONNECTION_HELP}
+${optionLines([
+  [
+    "-o, --output FILE",
+    "append the rest to FILE (default: the run's own --output), after what FILE holds",
+  ],
+  ...CONNECTION_OPTIONS,
+])}
 
 ${EXIT_CODES_HELP}`;
 
@@ -76,8 +96,7 @@ Shows a run: its state in the store, and the response's status, characters so fa
 (one request to the server). Exit code 0 whatever the status.
 
 Options:
-  --json           print the report as JSON
-${CONNECTION_HELP}
+${optionLines([["--json", "print the report as JSON"], ...CONNECTION_OPTIONS])}
 
 ${EXIT_CODES_HELP}`;
 
@@ -88,7 +107,7 @@ that already finished stays finished (exit code 0 either way). A run in the stor
 finished too.
 
 Options:
-${CONNECTION_HELP}
+${optionLines(CONNECTION_OPTIONS)}
 
 ${EXIT_CODES_HELP}`;
 
@@ -98,6 +117,8 @@ Lists the runs in the store, newest save first: run id, state, status (the outco
 mode, age of the last save and response id. Reads the store only.
 
 Options:
-  --store DIR      the store (default: $BATON_STORE, else .baton/runs)
-  --json           print the runs as JSON
-  -h, --help       show this help`;
+${optionLines([
+  ["--store DIR", "the store (default: $BATON_STORE, else .baton/runs)"],
+  ["--json", "print the runs as JSON"],
+  ["-h, --help", "show this help"],
+])}`;

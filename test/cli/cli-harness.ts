@@ -112,13 +112,13 @@ export function baton(
       return stderr;
     },
     finished,
-    stdoutAtLeast: (bytes, timeoutMs = 15_000) =>
+    stdoutAtLeast: (bytes, timeoutMs = 45_000) =>
       waitFor(
         () => (stdout.length >= bytes ? true : undefined),
         `${bytes} stdout chars`,
         timeoutMs,
       ).then(() => {}),
-    stderrMatches: (pattern, timeoutMs = 15_000) =>
+    stderrMatches: (pattern, timeoutMs = 45_000) =>
       waitFor(() => stderr.match(pattern) ?? undefined, `stderr ${pattern}`, timeoutMs),
   };
 }

@@ -11,6 +11,7 @@ import {
   RESPONSE_ID,
   RUN_ID,
   runBaton,
+  storedText,
   TOKEN,
   tempDir,
 } from "./cli-harness.js";
@@ -79,7 +80,8 @@ it("status, runs and cancel of a detached run; cancel is idempotent", async () =
   const after = await runBaton(["runs", "--json"], { env });
   expect(JSON.parse(after.stdout)).toMatchObject([{ runId, state: "done", status: "cancelled" }]);
 
-  // Idempotent: again by run id and by token. A resume of a cancelled run: nothing to print, 4.
+  // Idempotent: again by run id and by token. A resume of the cancelled run prints what was
+  // made between the detach and the cancel (never printed), then exits 4.
   const [again, byToken, resumed] = await Promise.all([
     runBaton(["cancel", runId], { env }),
     runBaton(["cancel", token], { env }),
@@ -90,7 +92,7 @@ it("status, runs and cancel of a detached run; cancel is idempotent", async () =
   expect(byToken.code).toBe(0);
   expect(byToken.stdout).toMatch(/^status\s+cancelled$/m);
   expect(resumed.code).toBe(4);
-  expect(resumed.stdout).toBe("");
+  expect(detached.stdout + resumed.stdout).toBe(storedText(emulator, responseId));
   expect(lines(resumed.stderr)).toHaveLength(1);
   expect(emulator.countCreates()).toBe(1);
 }, 120_000);

@@ -41,11 +41,14 @@ it("polls by default: the answer alone on stdout, token and run id on stderr, de
   expect(emulator.countCreates()).toBe(1);
 
   // The default store is .baton/runs in the cwd; it holds the run, finished, and never the key.
-  const files = await readdir(join(cwd, ".baton/runs"));
-  expect(files).toEqual([`${runId}.run.json`]);
-  const saved = await readFile(join(cwd, ".baton/runs", files[0] as string), "utf8");
+  // Beside it, the CLI's notes of the run (its server, never the key).
+  const files = (await readdir(join(cwd, ".baton/runs"))).sort();
+  expect(files).toEqual([`${runId}.cli.json`, `${runId}.run.json`]);
+  const saved = await readFile(join(cwd, ".baton/runs", `${runId}.run.json`), "utf8");
+  const notes = await readFile(join(cwd, ".baton/runs", `${runId}.cli.json`), "utf8");
   expect(JSON.parse(saved).state).toBe("done");
-  expect(saved + out.stdout + out.stderr).not.toContain(SECRET_KEY);
+  expect(JSON.parse(notes)).toEqual({ baseURL: emulator.url });
+  expect(saved + notes + out.stdout + out.stderr).not.toContain(SECRET_KEY);
 });
 
 it("streams with --stream (store from BATON_STORE, model from OPENAI_MODEL)", async () => {
@@ -62,7 +65,7 @@ it("streams with --stream (store from BATON_STORE, model from OPENAI_MODEL)", as
   expect(emulator.getResponse(responseId)?.model).toBe("o4-mini");
   expect(emulator.countCreates()).toBe(1);
   const runId = out.stderr.match(RUN_ID)?.[0];
-  expect(await readdir(store)).toEqual([`${runId}.run.json`]);
+  expect((await readdir(store)).sort()).toEqual([`${runId}.cli.json`, `${runId}.run.json`]);
 });
 
 it("--emulator runs against an emulator in the process, with no key", async () => {

@@ -1,0 +1,117 @@
+/**
+ * What the CLI keeps about a run beside the library's envelope: a small JSON file
+ * `<run-id>.cli.json` in the store directory (the store lists `*.run.json` only, so it never
+ * shows up as a run).
+ *
+ * - `baseURL`: the server the run was created on (never the key). `resume`, `status` and
+ *   `cancel` use it by default, and a 404 from another server is not the run's verdict.
+ * - `output`: the file `--output` wrote the answer to; `resume` writes there by default.
+ * - `printed`: characters of the answer the reader has seen, when a process that printed
+ *   nothing (`baton cancel`) brought the run to its end (the envelope then counts the whole
+ *   answer as delivered).
+ *
+ * Written atomically (temporary file, fsync, rename), mode 0600. A missing or unreadable file
+ * reads as empty: the run then works as it did before this file existed.
+ */
+import { randomBytes } from "node:crypto";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+
+/** The CLI's own notes about a run. */
+export interface RunMeta {
+  baseURL?: string;
+  output?: string;
+  printed?: number;
+}
+
+const SUFFIX = ".cli.json";
+
+function pathOf(directory: string, runId: string): string | undefined {
+  // Same rule as the store's run ids: nothing that could leave the directory.
+  if (!/^[A-Za-z0-9_.-]+$/.test(runId) || runId.startsWith(".")) return undefined;
+  return join(directory, `${runId}${SUFFIX}`);
+}
+
+/**
+ * Reads a run's notes; `{}` when there are none or they cannot be read.
+ *
+ * @example
+ * ```ts
+ * const { baseURL } = await readRunMeta(store.directory, runId);
+ * ```
+ */
+export async function readRunMeta(directory: string, runId: string): Promise<RunMeta> {
+  const path = pathOf(directory, runId);
+  if (path === undefined) return {};
+  let data: unknown;
+  try {
+    data = JSON.parse(await readFile(path, "utf8"));
+  } catch {
+    return {};
+  }
+  if (typeof data !== "object" || data === null) return {};
+  const raw = data as Record<string, unknown>;
+  const meta: RunMeta = {};
+  if (typeof raw.baseURL === "string" && isHttpUrl(raw.baseURL)) meta.baseURL = raw.baseURL;
+  if (typeof raw.output === "string" && raw.output !== "") meta.output = raw.output;
+  if (typeof raw.printed === "number" && Number.isSafeInteger(raw.printed) && raw.printed >= 0) {
+    meta.printed = raw.printed;
+  }
+  return meta;
+}
+
+/**
+ * Writes a run's notes (replacing them), synchronously: it is done before the create call.
+ *
+ * @example
+ * ```ts
+ * writeRunMeta(store.directory, runId, { baseURL: "http://127.0.0.1:4010/v1" });
+ * ```
+ */
+export function writeRunMeta(directory: string, runId: string, meta: RunMeta): void {
+  const path = pathOf(directory, runId);
+  if (path === undefined) return;
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  try {
+    const fd = openSync(temporary, "w", 0o600);
+    try {
+      writeSync(fd, JSON.stringify(meta));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, path);
+  } catch (err) {
+    rmSync(temporary, { force: true });
+    throw err;
+  }
+}
+
+/** Adds to a run's notes; a failure to write them is not the run's failure. */
+export async function updateRunMeta(
+  directory: string,
+  runId: string,
+  change: Partial<RunMeta>,
+): Promise<void> {
+  try {
+    writeRunMeta(directory, runId, { ...(await readRunMeta(directory, runId)), ...change });
+  } catch {
+    // The notes are a convenience: the run itself is in its envelope.
+  }
+}
+
+/** Removes a run's notes (with the run). */
+export async function deleteRunMeta(directory: string, runId: string): Promise<void> {
+  const path = pathOf(directory, runId);
+  if (path !== undefined) await rm(path, { force: true }).catch(() => {});
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
+}
