@@ -106,13 +106,18 @@ export function isTransient(failure: ClientFailure): boolean {
 }
 
 /**
- * Failure kinds that prove a create call did nothing on the server, so that creating again
- * cannot start a second (billed) response.
+ * Failures that prove a create call did nothing on the server, so that creating again cannot
+ * start a second (billed) response: a connection never made, and any 4xx answer (the server
+ * refused the request: a 404 is a wrong path, not a response that may exist) except 408,
+ * a request the server gave up reading.
  */
 export function provesNothingCreated(failure: ClientFailure): boolean {
+  if (failure.kind === "unreachable") return true;
+  if (failure.status !== undefined) {
+    return failure.status >= 400 && failure.status < 500 && failure.status !== 408;
+  }
   return (
     failure.kind === "rate-limited" ||
-    failure.kind === "unreachable" ||
     failure.kind === "unauthorized" ||
     failure.kind === "rejected"
   );
