@@ -223,6 +223,7 @@ const headerArb: fc.Arbitrary<[string, string]> = fc.oneof(
     ["x-emulator-script", '{"outputTokens":-1}'],
     ["x-emulator-script", '{"outputTokens":5000,"tokenDelayMs":0}'],
     ["x-emulator-script", "nope"],
+    ["x-emulator-script", '{"outputTokens":1e9}'],
     ["expect", "100-continue"],
     ["connection", "keep-alive"],
     ["transfer-encoding", "gzip"],

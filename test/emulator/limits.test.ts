@@ -253,3 +253,27 @@ describe("connections", () => {
     expect(types.at(-1)).toBe("response.completed");
   });
 });
+
+describe("generation scripts a client sends", () => {
+  it.each([
+    ['{"outputTokens":1e9}', "outputTokens"],
+    ['{"tokenDelayMs":1e308}', "tokenDelayMs"],
+    ['{"queuedMs":3000000000}', "queuedMs"],
+  ])(
+    "%s is refused with 400 (it would exhaust memory or overflow a timer)",
+    async (script, key) => {
+      const em = await emulator();
+      const reply = await raw(`${em.url}/responses`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-emulator-script": script },
+        body: JSON.stringify({ model: MODEL, input: "hi", background: true }),
+      });
+      expect(reply.status).toBe(400);
+      const parsed = JSON.parse(reply.text) as { error: { message: string } };
+      expect(validateErrorBody(parsed)).toEqual([]);
+      expect(parsed.error.message).toContain(key);
+      expect(em.countCreates()).toBe(1);
+      expect(em.requests.at(-1)?.responseId).toBeUndefined();
+    },
+  );
+});
