@@ -111,7 +111,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     rejectBackgroundWithoutStore: options.rejectBackgroundWithoutStore ?? true,
     obfuscation: options.obfuscation ?? true,
   };
-  const store = new ResponseStore(clock, options.retentionMs ?? 600_000, settings.replayWindowMs);
+  const store = new ResponseStore(
+    clock,
+    options.retentionMs ?? 600_000,
+    settings.replayWindowMs,
+    options.maxResponses ?? 10_000,
+  );
   const api = new ResponsesApi(settings, store);
   const faults = new FaultRules();
   for (const rule of options.faults ?? []) faults.add(rule);

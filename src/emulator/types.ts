@@ -147,6 +147,11 @@ export interface EmulatorOptions {
   keepAliveTimeoutMs?: number;
   /** Connections open at once; more are refused (closed at once). Default 10 000. */
   maxConnections?: number;
+  /**
+   * Responses held at once (each costs about 36 KB at 40 deltas); past it the oldest is
+   * forgotten as if its retention had ended (404; streams following it close). Default 10 000.
+   */
+  maxResponses?: number;
 }
 
 /** A running emulator. */

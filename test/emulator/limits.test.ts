@@ -277,3 +277,20 @@ describe("generation scripts a client sends", () => {
     },
   );
 });
+
+describe("stored responses", () => {
+  it("holds at most maxResponses; the oldest is forgotten first", async () => {
+    const em = await emulator({ maxResponses: 5 });
+    const client = sdk(em);
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      ids.push(
+        (await client.responses.create({ model: MODEL, input: `n${i}`, background: true })).id,
+      );
+    }
+    for (const id of ids.slice(0, 3)) {
+      await expect(client.responses.retrieve(id)).rejects.toMatchObject({ status: 404 });
+    }
+    for (const id of ids.slice(3)) expect((await client.responses.retrieve(id)).id).toBe(id);
+  });
+});
