@@ -234,6 +234,16 @@ describe("connections", () => {
     }
   });
 
+  it("closes a socket that never sends a byte after the headers timeout, not the request timeout", async () => {
+    const em = await emulator({ headersTimeoutMs: 300, requestTimeoutMs: 120_000 });
+    const silent = await Promise.all(Array.from({ length: 20 }, () => openSocket(em)));
+    try {
+      await until(() => silent.every((s) => s.isClosed()), 15_000);
+    } finally {
+      for (const s of silent) s.socket.destroy();
+    }
+  });
+
   it("does not cut a slow stream: the timeouts bound receiving a request, not the reply", async () => {
     const em = await emulator({
       headersTimeoutMs: 100,
