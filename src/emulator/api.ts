@@ -255,12 +255,36 @@ export class ResponsesApi {
     const background = optionalBoolean(b, "background") ?? false;
     const stream = optionalBoolean(b, "stream") ?? false;
     const store = optionalBoolean(b, "store") ?? true;
-    if (typeof b.model !== "string" || b.model === "") {
+    if (b.model === undefined || b.model === null || b.model === "") {
       throw invalidRequest(
         "Missing required parameter: 'model'.",
         "model",
         "missing_required_parameter",
       );
+    }
+    if (typeof b.model !== "string") throw invalidType("model", "a string", b.model);
+    const input = b.input;
+    if (input !== undefined && input !== null && typeof input !== "string") {
+      if (!Array.isArray(input)) throw invalidType("input", "a string or an array", input);
+      input.forEach((item: unknown, index) => {
+        if (item === null || typeof item !== "object" || Array.isArray(item)) {
+          throw invalidType(`input[${index}]`, "an object", item);
+        }
+        const content = (item as { content?: unknown }).content;
+        if (content !== undefined && typeof content !== "string" && !Array.isArray(content)) {
+          throw invalidType(`input[${index}].content`, "a string or an array", content);
+        }
+      });
+    }
+    const temperature = optionalNumber(b, "temperature", 0, 2);
+    const topP = optionalNumber(b, "top_p", 0, 1);
+    const streamOptionsValue = b.stream_options;
+    if (
+      streamOptionsValue !== undefined &&
+      streamOptionsValue !== null &&
+      (typeof streamOptionsValue !== "object" || Array.isArray(streamOptionsValue))
+    ) {
+      throw invalidType("stream_options", "an object", streamOptionsValue);
     }
     if (background && !store && this.settings.rejectBackgroundWithoutStore) {
       throw invalidRequest(
@@ -319,7 +343,10 @@ export class ResponsesApi {
         );
       }
     }
-    const streamOptions = b.stream_options as { include_obfuscation?: unknown } | null | undefined;
+    const streamOptions = streamOptionsValue as
+      | { include_obfuscation?: unknown }
+      | null
+      | undefined;
     const obfuscationOff =
       streamOptions?.include_obfuscation === false || b.include_obfuscation === false;
     return {
@@ -327,16 +354,61 @@ export class ResponsesApi {
       stream,
       store,
       model: b.model,
-      inputText: extractInputText(b.input),
+      inputText: extractInputText(input),
       instructions,
       maxOutputTokens,
       metadata: metadata as Record<string, string>,
       previousResponseId,
-      temperature: typeof b.temperature === "number" ? b.temperature : 1,
-      topP: typeof b.top_p === "number" ? b.top_p : 1,
+      temperature: temperature ?? 1,
+      topP: topP ?? 1,
       obfuscation: this.settings.obfuscation && !obfuscationOff,
     };
   }
+}
+
+/** How the API names the JSON type of a value in its error messages. */
+function jsonTypeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "number") return Number.isInteger(value) ? "an integer" : "a decimal";
+  if (typeof value === "object") return "an object";
+  return `a ${typeof value}`;
+}
+
+/** 400 `invalid_type` in the API's wording. */
+function invalidType(param: string, expected: string, value: unknown): ApiError {
+  return invalidRequest(
+    `Invalid type for '${param}': expected ${expected}, but got ${jsonTypeName(value)} instead.`,
+    param,
+    "invalid_type",
+  );
+}
+
+/** A number in [min, max], or undefined when absent (null counts as absent). */
+function optionalNumber(
+  body: Record<string, unknown>,
+  key: string,
+  min: number,
+  max: number,
+): number | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number") throw invalidType(key, "a decimal", value);
+  if (value < min) {
+    throw invalidRequest(
+      `Invalid '${key}': decimal below minimum value. Expected a value >= ${min}, but got ${value} instead.`,
+      key,
+      "decimal_below_min_value",
+    );
+  }
+  if (value > max) {
+    throw invalidRequest(
+      `Invalid '${key}': decimal above maximum value. Expected a value <= ${max}, but got ${value} instead.`,
+      key,
+      "decimal_above_max_value",
+    );
+  }
+  return value;
 }
 
 function optionalBoolean(body: Record<string, unknown>, key: string): boolean | undefined {
@@ -344,7 +416,7 @@ function optionalBoolean(body: Record<string, unknown>, key: string): boolean | 
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "boolean") {
     throw invalidRequest(
-      `Invalid type for '${key}': expected a boolean, but got ${typeof value} instead.`,
+      `Invalid type for '${key}': expected a boolean, but got ${jsonTypeName(value)} instead.`,
       key,
       "invalid_type",
     );

@@ -108,3 +108,37 @@ export function faultError(
     headers,
   );
 }
+
+/** 413 for a body over the emulator's limit (refused while it comes in, never buffered whole). */
+export function bodyTooLarge(bytes: number, maxBytes: number): ApiError {
+  return new ApiError(
+    413,
+    `Request body too large: ${bytes} bytes, the limit is ${maxBytes} bytes.`,
+    "invalid_request_error",
+    null,
+    "request_too_large",
+  );
+}
+
+/** 503 when the bodies being read at once would exceed the emulator's memory budget. */
+export function overloaded(): ApiError {
+  return new ApiError(
+    503,
+    "The server is overloaded (too many request bodies in flight). Please retry your request.",
+    "server_error",
+    null,
+    "server_overloaded",
+  );
+}
+
+/** 400 for a request target that is not a valid URL (a malformed `%` escape, …). */
+export function invalidUrl(method: string, target: string): ApiError {
+  const shown = target.length > 200 ? `${target.slice(0, 200)}…` : target;
+  return new ApiError(
+    400,
+    `Invalid URL (${method} ${shown}): the path is not a valid URL (malformed percent-encoding?).`,
+    "invalid_request_error",
+    null,
+    "invalid_url",
+  );
+}

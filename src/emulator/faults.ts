@@ -168,6 +168,11 @@ export function parseFaultHeader(value: string): Omit<FaultRule, "on"> {
   return rule as Omit<FaultRule, "on">;
 }
 
+/** Most deltas a generation script may ask for (each is kept in the response's event log). */
+export const MAX_SCRIPT_OUTPUT_TOKENS = 100_000;
+/** Longest delay a script may ask for: the largest node timers take (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Parses a generation script from the `x-emulator-script` header or `metadata.emulator_script`.
  */
@@ -186,6 +191,12 @@ export function parseScript(value: string, param: string): GenerationScript {
     const field = (script as Record<string, unknown>)[key];
     if (field !== undefined && (typeof field !== "number" || !(field >= 0))) {
       throw invalidRequest(`${param}: "${key}" must be a non-negative number.`, param);
+    }
+    // A client's script must not exhaust the emulator (a billion deltas, all kept in the event
+    // log) nor overflow a timer (node turns a delay past 2^31-1 ms into 1 ms, with a warning).
+    const max = key === "outputTokens" ? MAX_SCRIPT_OUTPUT_TOKENS : MAX_TIMER_MS;
+    if (typeof field === "number" && field > max) {
+      throw invalidRequest(`${param}: "${key}" must be at most ${max}, got ${field}.`, param);
     }
   }
   return script as GenerationScript;

@@ -4,21 +4,76 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 
-/** Reads the whole request body as UTF-8 text. */
-export function readBody(req: IncomingMessage): Promise<string> {
+/** Why a body was refused while it came in. */
+export class BodyRefused extends Error {
+  constructor(
+    readonly reason: "too-large" | "overloaded",
+    /** Bytes announced (`content-length`) or received so far when it was refused. */
+    readonly bytes: number,
+  ) {
+    super(`request body refused (${reason}) at ${bytes} bytes`);
+    this.name = "BodyRefused";
+  }
+}
+
+/** Limits on the bodies being read at one time. */
+export interface BodyLimits {
+  /** Largest body of one request, in bytes. */
+  readonly maxBytes: number;
+  /** Bytes of all bodies being buffered at once (over every connection). */
+  readonly budget: { used: number; readonly max: number };
+}
+
+/**
+ * Reads the whole request body as UTF-8 text, refusing it (`BodyRefused`) as soon as it is
+ * known to be too large: from `content-length` before any byte is read, else at the chunk that
+ * crosses `maxBytes`. Nothing past the limit is ever buffered, so a 100 MB body costs at most
+ * `maxBytes` of memory, and all bodies in flight together at most `budget.max`.
+ */
+export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<string> {
   return new Promise((resolve, reject) => {
+    const announced = Number(req.headers["content-length"] ?? Number.NaN);
+    if (Number.isFinite(announced) && announced > limits.maxBytes) {
+      reject(new BodyRefused("too-large", announced));
+      return;
+    }
     const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    let ended = false;
+    let received = 0;
+    let settled = false;
+    const release = (): void => {
+      limits.budget.used -= received;
+      received = 0;
+    };
+    const settle = (error: Error | undefined, text?: string): void => {
+      if (settled) return;
+      settled = true;
+      req.off("data", onData);
+      release();
+      chunks.length = 0;
+      if (error) reject(error);
+      else resolve(text ?? "");
+    };
+    const onData = (chunk: Buffer): void => {
+      if (received + chunk.length > limits.maxBytes) {
+        settle(new BodyRefused("too-large", received + chunk.length));
+        return;
+      }
+      if (limits.budget.used + chunk.length > limits.budget.max) {
+        settle(new BodyRefused("overloaded", received + chunk.length));
+        return;
+      }
+      received += chunk.length;
+      limits.budget.used += chunk.length;
+      chunks.push(chunk);
+    };
+    req.on("data", onData);
     req.on("end", () => {
-      ended = true;
-      resolve(chunks.length === 0 ? "" : Buffer.concat(chunks).toString("utf8"));
+      const text = chunks.length === 0 ? "" : Buffer.concat(chunks).toString("utf8");
+      settle(undefined, text);
     });
-    req.on("error", reject);
+    req.on("error", (error) => settle(error));
     // A client that goes away mid-body never sends "end": settle instead of leaking the handler.
-    req.on("close", () => {
-      if (!ended) reject(new Error("request aborted before its body was complete"));
-    });
+    req.on("close", () => settle(new Error("request aborted before its body was complete")));
   });
 }
 

@@ -7,10 +7,27 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { type ApiSettings, type Reply, ResponsesApi } from "./api.js";
 import { systemClock } from "./clock.js";
-import { ApiError, faultError, invalidApiKey, invalidRequest, unknownRoute } from "./errors.js";
+import {
+  ApiError,
+  bodyTooLarge,
+  faultError,
+  invalidApiKey,
+  invalidRequest,
+  invalidUrl,
+  overloaded,
+  unknownRoute,
+} from "./errors.js";
 import { actionOf, type FaultAction, FaultRules, parseFaultHeader, parseScript } from "./faults.js";
-import { queryRecord, readBody, recordableHeaders, sendJson, writeSseHead } from "./http-util.js";
+import {
+  BodyRefused,
+  queryRecord,
+  readBody,
+  recordableHeaders,
+  sendJson,
+  writeSseHead,
+} from "./http-util.js";
 import { newId } from "./random.js";
+import { RequestLog } from "./request-log.js";
 import { type LogListener, SseWriter, type SseWriterOptions } from "./sse.js";
 import { ResponseStore } from "./store.js";
 import type {
@@ -24,6 +41,16 @@ import type {
 
 /** How often expired responses are swept from memory (lookups also check on their own). */
 const SWEEP_INTERVAL_MS = 10_000;
+/** Default of `maxBodyBytes`. */
+const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * Bodies buffered at once, over every connection, as a multiple of `maxBodyBytes` (at least
+ * 64 MiB): past it a request is answered 503, so many large uploads at once cannot exhaust
+ * memory either.
+ */
+const BODY_BUDGET_FACTOR = 16;
+/** After refusing a body, how long its connection may keep sending (drained, not kept). */
+const REFUSED_BODY_LINGER_MS = 2_000;
 
 type Endpoint = "create" | "retrieve" | "cancel" | "delete";
 
@@ -32,7 +59,10 @@ interface Route {
   responseId?: string;
 }
 
-/** Maps method + path to an endpoint; `endpoint: null` is an unknown route (404). */
+/**
+ * Maps method + path to an endpoint; `endpoint: null` is an unknown route (404). Throws
+ * `URIError` for an id with a malformed `%` escape.
+ */
 function route(method: string, pathname: string): Route {
   const parts = pathname.replace(/\/+$/, "").split("/");
   // ["", "v1", "responses", id?, "cancel"?]
@@ -81,11 +111,22 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     rejectBackgroundWithoutStore: options.rejectBackgroundWithoutStore ?? true,
     obfuscation: options.obfuscation ?? true,
   };
-  const store = new ResponseStore(clock, options.retentionMs ?? 600_000, settings.replayWindowMs);
+  const store = new ResponseStore(
+    clock,
+    options.retentionMs ?? 600_000,
+    settings.replayWindowMs,
+    options.maxResponses ?? 10_000,
+  );
   const api = new ResponsesApi(settings, store);
   const faults = new FaultRules();
   for (const rule of options.faults ?? []) faults.add(rule);
-  const requests: RecordedRequest[] = [];
+  const requestLog = new RequestLog(options.requestLog);
+  const requests = requestLog.entries;
+  const maxBodyBytes = Math.max(0, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+  const bodyLimits = {
+    maxBytes: maxBodyBytes,
+    budget: { used: 0, max: Math.max(64 * 1024 * 1024, BODY_BUDGET_FACTOR * maxBodyBytes) },
+  };
   const pendingTimers = new Set<NodeJS.Timeout>();
   const apiKey = options.apiKey;
   let creates = 0;
@@ -127,8 +168,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     res.on("close", () => log.unsubscribe(waiter));
   };
 
-  const sendError = (res: ServerResponse, error: ApiError): void => {
-    sendJson(res, error.status, error.body(), error.headers);
+  const sendError = (
+    res: ServerResponse,
+    error: ApiError,
+    extraHeaders: Record<string, string> = {},
+  ): void => {
+    sendJson(res, error.status, error.body(), { ...error.headers, ...extraHeaders });
   };
 
   /** Runs `work` and sends its reply (or its error) after `ms`, or never when `ms` is undefined. */
@@ -206,12 +251,50 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }
   };
 
+  /**
+   * Answers a refused body, then reads the rest of it and throws it away: a client still
+   * sending then reads the answer (closing a socket with unread data makes the kernel send a
+   * reset, and the client would see that instead of the 413). A client that has not finished
+   * within `REFUSED_BODY_LINGER_MS` is cut off.
+   */
+  const refuseBody = (req: IncomingMessage, res: ServerResponse, error: ApiError): void => {
+    req.on("data", () => {});
+    req.resume();
+    sendError(res, error);
+    if (req.complete) return;
+    const linger = setTimeout(() => req.socket.destroy(), REFUSED_BODY_LINGER_MS);
+    linger.unref();
+    const done = (): void => clearTimeout(linger);
+    req.once("end", done);
+    req.socket.once("close", done);
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     res.setHeader("x-request-id", newId("req", 16));
     const method = req.method ?? "GET";
-    const url = new URL(req.url ?? "/", "http://emulator.invalid");
-    const { endpoint, responseId } = route(method, url.pathname);
-    const bodyText = await readBody(req);
+    let url: URL;
+    let target: Route;
+    try {
+      url = new URL(req.url ?? "/", "http://emulator.invalid");
+      target = route(method, url.pathname);
+    } catch {
+      // A malformed `%` escape (or a target no URL parser takes): the client's mistake, a 400.
+      refuseBody(req, res, invalidUrl(method, req.url ?? ""));
+      return;
+    }
+    const { endpoint, responseId } = target;
+    let bodyText: string;
+    try {
+      bodyText = await readBody(req, bodyLimits);
+    } catch (error) {
+      if (!(error instanceof BodyRefused)) return; // the client went away mid-body
+      refuseBody(
+        req,
+        res,
+        error.reason === "too-large" ? bodyTooLarge(error.bytes, maxBodyBytes) : overloaded(),
+      );
+      return;
+    }
 
     let body: unknown;
     let bodyError: ApiError | undefined;
@@ -243,7 +326,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       headers: recordableHeaders(req.headers),
       at: clock.now(),
     };
-    requests.push(recorded);
+    requestLog.push(recorded);
 
     try {
       if (apiKey !== undefined && headerValue(req, "authorization") !== `Bearer ${apiKey}`) {
@@ -287,14 +370,32 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }
   };
 
-  const server = createServer({ noDelay: true, keepAliveTimeout: 5_000 }, (req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      // A bug in the emulator: answer 500 instead of hanging the client.
-      if (!res.headersSent) {
-        sendError(res, new ApiError(500, `Emulator error: ${String(error)}`, "server_error"));
-      } else res.destroy();
-    });
-  });
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  const headersTimeoutMs = options.headersTimeoutMs ?? 10_000;
+  const server = createServer(
+    {
+      noDelay: true,
+      // Idle and slow clients are closed: without these a CI emulator kept thousands of idle
+      // sockets open for minutes (issue 13 item 7). A stream being answered is not affected:
+      // these bound receiving a request, and the wait between two requests on one connection.
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+      // node:http refuses a headers timeout longer than the request timeout: clamp it.
+      headersTimeout: Math.min(headersTimeoutMs, requestTimeoutMs || headersTimeoutMs),
+      requestTimeout: requestTimeoutMs,
+      // How often node:http checks the two timeouts above (its default is 30 s).
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => {
+      handle(req, res).catch((error: unknown) => {
+        // A bug in the emulator: answer 500 instead of hanging the client.
+        if (!res.headersSent) {
+          sendError(res, new ApiError(500, `Emulator error: ${String(error)}`, "server_error"));
+        } else res.destroy();
+      });
+    },
+  );
+  // Past the cap node:http closes new connections at once (the client sees a reset).
+  server.maxConnections = options.maxConnections ?? 10_000;
   const sweeper = setInterval(() => store.sweep(), SWEEP_INTERVAL_MS);
   sweeper.unref();
 
@@ -318,6 +419,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     faults,
     requests,
     countCreates: () => creates,
+    droppedRequests: () => requestLog.dropped,
     getResponse: (id: string): ResponseObject | undefined => {
       const record = store.peek(id);
       return record === undefined ? undefined : api.snapshot(record);

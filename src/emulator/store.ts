@@ -103,10 +103,21 @@ export class ResponseStore {
     private readonly retentionMs: number,
     /** After this long (from creation) event logs are released; see `EventLog.release`. */
     private readonly replayWindowMs: number = Number.POSITIVE_INFINITY,
+    /**
+     * Most responses held at once; past it the oldest is forgotten, as if it had expired.
+     * Retention alone does not bound memory: a client creating a thousand responses a second
+     * would make the emulator hold 600 000 of them (about 36 KB each) for ten minutes.
+     */
+    private readonly maxResponses: number = Number.POSITIVE_INFINITY,
   ) {}
 
   add(record: ResponseRecord): void {
     this.#records.set(record.id, record);
+    while (this.#records.size > this.maxResponses) {
+      const oldest = this.#records.values().next().value;
+      if (oldest === undefined) break;
+      this.remove(oldest);
+    }
   }
 
   /**

@@ -127,6 +127,31 @@ export interface EmulatorOptions {
   apiKey?: string;
   /** Initial fault rules. */
   faults?: FaultRule[];
+  /**
+   * Largest request body accepted, in bytes; default 4 MiB (4 194 304). A larger one is
+   * answered 413 `request_too_large` as soon as it is known (from `content-length`, or at the
+   * chunk that crosses the limit), without buffering the rest.
+   */
+  maxBodyBytes?: number;
+  /**
+   * Bounds of `requests`: the most recent `maxEntries` (default 10 000) requests and about
+   * `maxBytes` (default 32 MiB) of recorded paths, queries and headers; older ones are dropped,
+   * a batch (1/16 of the bound) at a time. `Infinity` keeps everything.
+   */
+  requestLog?: { maxEntries?: number; maxBytes?: number };
+  /** Time a client has to send a request's headers (node:http `headersTimeout`); default 10 000. */
+  headersTimeoutMs?: number;
+  /** Time a client has to send a whole request, body included (`requestTimeout`); default 30 000. */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this long (`keepAliveTimeout`); default 5 000. */
+  keepAliveTimeoutMs?: number;
+  /** Connections open at once; more are refused (closed at once). Default 10 000. */
+  maxConnections?: number;
+  /**
+   * Responses held at once (each costs about 36 KB at 40 deltas); past it the oldest is
+   * forgotten as if its retention had ended (404; streams following it close). Default 10 000.
+   */
+  maxResponses?: number;
 }
 
 /** A running emulator. */
@@ -135,8 +160,13 @@ export interface Emulator {
   readonly url: string;
   readonly port: number;
   readonly faults: FaultQueue;
-  /** Every request, in arrival order. */
+  /**
+   * The requests, in arrival order: every one, up to the bounds of `requestLog` (10 000 by
+   * default), then the most recent ones. The same array for the emulator's whole life.
+   */
   readonly requests: readonly RecordedRequest[];
+  /** How many requests were dropped from `requests` to keep within its bounds. */
+  droppedRequests(): number;
   /** Number of `POST /v1/responses` received, faulted ones included. */
   countCreates(): number;
   /** The current stored snapshot of a response (for test introspection). */

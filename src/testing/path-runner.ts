@@ -896,8 +896,15 @@ class PathExecution {
     if (wanted === "pending" || wanted === "cancellable") return false;
     if (status === undefined || isTerminalStatus(status)) return false;
     if (wanted === "cancelled") {
-      // Still running: another client's cancel lands first.
-      await this.#side.cancel(id, new AbortController().signal);
+      // Still running: another client's cancel lands first. The response keeps generating
+      // while that cancel is on the wire: a `fast` one can complete before it arrives, and the
+      // emulator then answers 400 "Cannot cancel a completed response" (the flaky failure of
+      // issue 12 item 7). That is a response completed by now, not a failed step.
+      try {
+        await this.#side.cancel(id, new AbortController().signal);
+      } catch (error) {
+        if (classifyClientError(error).kind !== "already-finished") throw error;
+      }
       return matches();
     }
     if (this.#pacing === "hold" || this.#pacing === "stuck") return false;
@@ -948,7 +955,21 @@ class PathExecution {
       return scripted(`the response is ${now ?? "gone"} by now`);
     }
     call.release(async (real) => {
-      const response = (await real()) as ResponseState;
+      let response: ResponseState;
+      try {
+        response = (await real()) as ResponseState;
+      } catch (error) {
+        // The same race as in `#ensureStatus`: running when checked, completed by the time
+        // the machine's cancel arrived. The step still gets the answer it names.
+        const now = this.#responseId
+          ? this.#emulator.getResponse(this.#responseId)?.status
+          : undefined;
+        if (classifyClientError(error).kind !== "already-finished" || now !== "completed") {
+          throw error;
+        }
+        this.#scripted.push(`${label} (the response completed meanwhile: the answer is scripted)`);
+        return { ...output, id: this.#responseId ?? MODEL_RESPONSE_ID };
+      }
       if ((response.usage !== null) !== withUsage || response.status !== output.status) {
         this.#problems.push(`${label}: the real cancel answered ${response.status}`);
       }
