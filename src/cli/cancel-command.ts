@@ -16,6 +16,7 @@ import {
 import type { FileRunStore } from "../services/stores/file-run-store.js";
 import { readRunMeta, updateRunMeta } from "./run-meta.js";
 import {
+  boundedRequest,
   CliError,
   type CliIo,
   CONNECTION_OPTIONS,
@@ -27,6 +28,7 @@ import {
   openStore,
   parseOneTarget,
   processIo,
+  requestTimeoutMs,
   resolveTarget,
   say,
   settled,
@@ -73,7 +75,7 @@ export async function runCancelCommand(
     const port = openAIResponsesClient(connection.client);
     let response: ResponseState;
     try {
-      response = await cancelAndConfirm(port, responseId);
+      response = await cancelAndConfirm(port, responseId, requestTimeoutMs(io.env));
     } catch (err) {
       const described = describeFailure(classifyClientError(err), connection.baseURL);
       say(io, described.message, connection.secrets);
@@ -132,11 +134,18 @@ export async function runCancelCommand(
 }
 
 /** Cancels (a finished response answers 400 "cannot cancel"), then reads until it is final. */
-async function cancelAndConfirm(port: ResponsesClient, responseId: string): Promise<ResponseState> {
-  const signal = AbortSignal.timeout(60_000);
+async function cancelAndConfirm(
+  port: ResponsesClient,
+  responseId: string,
+  timeoutMs: number,
+): Promise<ResponseState> {
   let response: ResponseState | undefined;
   try {
-    response = await port.cancel(responseId, signal);
+    response = await boundedRequest(
+      "cancel",
+      (signal) => port.cancel(responseId, signal),
+      timeoutMs,
+    );
   } catch (err) {
     if (classifyClientError(err).kind !== "already-finished") throw err;
   }
@@ -144,7 +153,9 @@ async function cancelAndConfirm(port: ResponsesClient, responseId: string): Prom
   while (response === undefined || !isTerminalStatus(response.status)) {
     if (response !== undefined && Date.now() > deadline) return response;
     if (response !== undefined) await sleep(250);
-    response = (await port.retrieve(responseId, signal)).response;
+    response = (
+      await boundedRequest("retrieve", (signal) => port.retrieve(responseId, signal), timeoutMs)
+    ).response;
   }
   return response;
 }

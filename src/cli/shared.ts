@@ -16,7 +16,12 @@ import {
 import type { RunResult } from "../machines/run-types.js";
 import { type PersistedRun, type RunStateName, topState } from "../persistence/envelope.js";
 import type { Run } from "../run.js";
-import { classifyClientError } from "../services/client-failure.js";
+import {
+  type ClientFailure,
+  ClientFailureError,
+  classifyClientError,
+} from "../services/client-failure.js";
+import { redactSecrets } from "../services/redact.js";
 import { FileRunStore } from "../services/stores/file-run-store.js";
 import type { RunStore } from "../services/stores/run-store.js";
 
@@ -229,12 +234,48 @@ export function sameServer(a: string, b: string): boolean {
 
 /** Removes secrets (the key, and anything that looks like an OpenAI key) from a message. */
 export function redact(text: string, secrets: readonly string[] = []): string {
-  let out = text;
-  for (const secret of secrets) if (secret.length > 0) out = out.split(secret).join("***");
-  // A password in a URL (`https://user:pass@host/v1`) is a secret too.
-  return out
-    .replace(/\bsk-[A-Za-z0-9_*-]{6,}/g, "sk-***")
-    .replace(/(\/\/[^/@\s:]*):[^/@\s]+@/g, "$1:***@");
+  // The library's redaction (the key, anything key- or bearer-shaped), then what only the CLI
+  // prints: a password in a URL (`https://user:pass@host/v1`) is a secret too.
+  return redactSecrets(text, secrets).replace(/(\/\/[^/@\s:]*):[^/@\s]+@/g, "$1:***@");
+}
+
+/** How long `status` and `cancel` wait for one answer of the server, by default. */
+export const CLI_REQUEST_TIMEOUT_MS = 30_000;
+
+/** `BATON_REQUEST_TIMEOUT_MS` when it is a positive number, else {@link CLI_REQUEST_TIMEOUT_MS}. */
+export function requestTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const given = Number(env.BATON_REQUEST_TIMEOUT_MS);
+  return Number.isFinite(given) && given > 0 ? Math.min(given, 3_600_000) : CLI_REQUEST_TIMEOUT_MS;
+}
+
+/**
+ * One request of a command, bounded: past `ms` it is aborted and fails as a `timeout` ("the
+ * cancel timed out"), not as the SDK's "Request was aborted" or a "cannot reach".
+ *
+ * @example
+ * ```ts
+ * const { response } = await boundedRequest("retrieve", (signal) => port.retrieve(id, signal));
+ * ```
+ */
+export async function boundedRequest<T>(
+  what: string,
+  call: (signal: AbortSignal) => Promise<T>,
+  ms = CLI_REQUEST_TIMEOUT_MS,
+): Promise<T> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
+  try {
+    return await call(controller.signal);
+  } catch (err) {
+    if (!controller.signal.aborted) throw err;
+    const failure: ClientFailure = {
+      kind: "timeout",
+      message: `the ${what} timed out: no answer within ${ms} ms`,
+    };
+    throw new ClientFailureError(failure);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Collapses a message to one line. */
@@ -337,6 +378,9 @@ export function describeFailure(
         code: EXIT.unreachable,
         message: `the server refused the API key (${failure.status ?? "401"}): ${failure.message}`,
       };
+    case "timeout":
+      // The server may well be reachable (it took the connection): say what happened.
+      return { code: EXIT.unreachable, message: `${failure.message} (${where.trim()})` };
     case "not-found":
       return {
         code: EXIT.failed,

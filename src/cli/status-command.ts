@@ -9,6 +9,7 @@ import type { ResponseState } from "../services/responses-client.js";
 import type { FileRunStore } from "../services/stores/file-run-store.js";
 import { readRunMeta } from "./run-meta.js";
 import {
+  boundedRequest,
   type CliIo,
   CONNECTION_OPTIONS,
   type Connection,
@@ -21,6 +22,7 @@ import {
   openStore,
   parseOneTarget,
   processIo,
+  requestTimeoutMs,
   resolveTarget,
   say,
   type Target,
@@ -137,9 +139,12 @@ export async function runStatusCommand(
       connection = await connect(values, io, meta.baseURL);
       let response: ResponseState;
       try {
-        ({ response } = await openAIResponsesClient(connection.client).retrieve(
-          report.responseId,
-          AbortSignal.timeout(60_000),
+        const port = openAIResponsesClient(connection.client);
+        const responseId = report.responseId;
+        ({ response } = await boundedRequest(
+          "retrieve",
+          (signal) => port.retrieve(responseId, signal),
+          requestTimeoutMs(io.env),
         ));
       } catch (err) {
         const described = describeFailure(classifyClientError(err), connection.baseURL);

@@ -20,7 +20,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   0    completed (status, runs, cancel: done as asked)
   1    the run failed, ended incomplete or gave up; a local failure
   2    usage error, bad continuation token, unknown run id
-  3    cannot reach the server, the key was refused, or OPENAI_API_KEY is not set
+  3    cannot reach the server, a request timed out, the key was refused, or OPENAI_API_KEY is not set
   4    the run ended cancelled (by 'baton cancel')
   130  detached by Ctrl-C (the run goes on server-side; 'baton resume' carries on)
   141  detached because stdout was closed ('baton run … | head')
@@ -40,10 +40,11 @@ Commands:
   emulator                run a local emulator of the OpenAI Responses API (background mode)
 
 Environment:
-  OPENAI_API_KEY   the key (never printed nor saved)
-  OPENAI_BASE_URL  the server, like --base-url
-  OPENAI_MODEL     the model of 'baton run' (default o3)
-  BATON_STORE      the store directory, like --store
+  OPENAI_API_KEY            the key (never printed nor saved)
+  OPENAI_BASE_URL           the server, like --base-url
+  OPENAI_MODEL              the model of 'baton run' (default o3)
+  BATON_STORE               the store directory, like --store
+  BATON_REQUEST_TIMEOUT_MS  status/cancel: longest wait for one answer (default 30000)
 
 Ctrl-C detaches a run (it keeps going server-side); 'baton cancel' stops it.
 
