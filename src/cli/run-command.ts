@@ -26,6 +26,7 @@ import {
   CONNECTION_OPTIONS,
   type Connection,
   connect,
+  createWasRefused,
   describeError,
   describeFailure,
   describeOutcome,
@@ -385,15 +386,7 @@ async function notAVerdict(
   if (result.outcome !== "gave-up") return null;
   const { connection } = options;
   const failure = result.failure;
-  const status = failure?.status;
-  if (
-    (result.reason === "create-unknown" || result.reason === "create-failed") &&
-    status !== undefined &&
-    status >= 400 &&
-    status < 500 &&
-    status !== 408
-  ) {
-    // A 4xx is the server's answer that it did not act on the request.
+  if (createWasRefused(result)) {
     await forget(run, options);
     return describeRefusedCreate(failure as ClientFailure, connection.baseURL);
   }

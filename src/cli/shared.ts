@@ -20,6 +20,7 @@ import {
   type ClientFailure,
   ClientFailureError,
   classifyClientError,
+  provesNothingCreated,
 } from "../services/client-failure.js";
 import { redactSecrets } from "../services/redact.js";
 import { FileRunStore } from "../services/stores/file-run-store.js";
@@ -394,6 +395,19 @@ export function describeFailure(
   }
 }
 
+/**
+ * A run whose create the server answered with a 4xx (but 408): the server's word that it did
+ * not act on it, so nothing was created and there is nothing to resume.
+ */
+export function createWasRefused(result: RunResult): boolean {
+  const failure = result.failure;
+  return (
+    (result.reason === "create-unknown" || result.reason === "create-failed") &&
+    failure?.status !== undefined &&
+    provesNothingCreated(failure)
+  );
+}
+
 /** The exit code and summary line of a finished run. */
 export function describeOutcome(
   result: RunResult,
@@ -429,18 +443,10 @@ export function describeOutcome(
         return { code: described.code, line: `gave up (${result.reason}): ${described.message}` };
       }
       const detail = failure ? `: ${failure.message}` : "";
-      const status = failure?.status;
-      if (
-        (result.reason === "create-unknown" || result.reason === "create-failed") &&
-        status !== undefined &&
-        status >= 400 &&
-        status < 500 &&
-        status !== 408
-      ) {
-        // A 4xx is the server's word that it did not act on the create.
+      if (createWasRefused(result)) {
         return {
           code: EXIT.failed,
-          line: `the server refused the create call (${status})${detail}; nothing was created`,
+          line: `the server refused the create call (${failure?.status})${detail}; nothing was created`,
         };
       }
       switch (result.reason) {
