@@ -28,7 +28,10 @@ export { machineMermaid, runMachineMermaid } from "./machines/state-diagram.js";
 export {
   Checkpointer,
   type CheckpointOptions,
+  canStage,
   DEFAULT_CHECKPOINT_OPTIONS,
+  type StagedSave,
+  type StagingRunStore,
 } from "./persistence/checkpointer.js";
 export {
   type PersistedRun,
