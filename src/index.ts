@@ -43,10 +43,12 @@ export {
 export { restoreRunActor } from "./persistence/restore.js";
 export {
   type ClientLike,
+  type ConsumerCursor,
   newRunId,
   type RehydrateSource,
   Run,
   type RunDelta,
+  type RunEventOf,
   type RunHostOptions,
   rehydrateRun,
   type StartRunOptions,

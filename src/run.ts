@@ -79,6 +79,11 @@ export interface ConsumerCursor {
   sequenceNumber?: number;
 }
 
+/** What `run.on(type)` hands its handler: a delta as a {@link RunDelta} (with its `chars`). */
+export type RunEventOf<T extends RunEmitted["type"]> = T extends "delta"
+  ? { type: "delta" } & RunDelta
+  : Extract<RunEmitted, { type: T }>;
+
 /** Options shared by starting and rehydrating a run. */
 export interface RunHostOptions {
   /** Where to persist the run (none: the run lives in this process only). */
@@ -219,14 +224,10 @@ export class Run {
   }
 
   /** Listens to what the run emits: `delta`, `segment` (stream reopened) and `status`. */
-  on<T extends RunEmitted["type"]>(
-    type: T,
-    handler: (event: Extract<RunEmitted, { type: T }>) => void,
-  ): Subscription {
+  on<T extends RunEmitted["type"]>(type: T, handler: (event: RunEventOf<T>) => void): Subscription {
     if (type === "delta") {
       // Deltas go through the run's own delivery (it may hold them until they are saved).
-      const listener = (delta: RunDelta) =>
-        handler({ type: "delta", ...delta } as Extract<RunEmitted, { type: T }>);
+      const listener = (delta: RunDelta) => handler({ type: "delta", ...delta } as RunEventOf<T>);
       const listeners = this.#deltaListeners();
       listeners.add(listener);
       const tail = this.#tail;
