@@ -104,6 +104,12 @@ export class FileRunStore implements StagingRunStore {
       rmSync(temporary, { force: true });
       throw err;
     }
+    // The save being replaced, held open until after the commit: a rename that drops a file's
+    // last link frees its blocks inside the rename (0.1-1.5 ms on ext4 under load, measured,
+    // and up to 25 ms), while a kill -9 that arrives during a rename lets it finish, then kills
+    // the process before it prints. Held open, the rename only moves a name (about 10 µs) and
+    // the blocks are freed at the close, after the consumer was handed its text.
+    const previous = await this.#holdPrevious(path);
     let done = false;
     return {
       commit: () => {
@@ -113,18 +119,41 @@ export class FileRunStore implements StagingRunStore {
           renameSync(temporary, path);
         } catch (err) {
           rmSync(temporary, { force: true });
+          void previous().catch(() => {});
           throw err;
         }
-        // After the caller's synchronous step (the consumer's delivery): the folder's fsync
-        // takes milliseconds, and a kill during it loses nothing a process crash could.
-        return Promise.resolve().then(() => this.#syncDirectory());
+        // After the caller's synchronous step (the consumer's delivery): the close frees the
+        // old save, the folder's fsync takes milliseconds, and a kill during either loses
+        // nothing (the new save is in effect).
+        return Promise.resolve().then(async () => {
+          await previous();
+          await this.#syncDirectory();
+        });
       },
       abort: () => {
         if (done) return;
         done = true;
         rmSync(temporary, { force: true });
+        void previous().catch(() => {});
       },
     };
+  }
+
+  /** Opens the run's current file, if any; the returned function closes it. */
+  async #holdPrevious(path: string): Promise<() => Promise<void>> {
+    // Windows cannot rename over an open file.
+    if (process.platform === "win32") return async () => {};
+    try {
+      if (this.#sync) {
+        const fd = openSync(path, "r");
+        return async () => closeSync(fd);
+      }
+      const file = await open(path, "r");
+      return () => file.close();
+    } catch {
+      // No save yet (or unreadable): nothing to hold, the rename frees nothing.
+      return async () => {};
+    }
   }
 
   /**
