@@ -35,7 +35,10 @@ export { machineMermaid, runMachineMermaid } from "./machines/state-diagram.js";
 export {
   Checkpointer,
   type CheckpointOptions,
+  canStage,
   DEFAULT_CHECKPOINT_OPTIONS,
+  type StagedSave,
+  type StagingRunStore,
 } from "./persistence/checkpointer.js";
 export {
   type PersistedRun,
@@ -49,10 +52,12 @@ export { restoreRunActor } from "./persistence/restore.js";
 export { validateRunSnapshot } from "./persistence/snapshot-validation.js";
 export {
   type ClientLike,
+  type ConsumerCursor,
   newRunId,
   type RehydrateSource,
   Run,
   type RunDelta,
+  type RunEventOf,
   type RunHostOptions,
   rehydrateRun,
   type StartRunOptions,

@@ -19,7 +19,14 @@ import { decodeContinuationToken } from "./continuation-token.js";
 import { BatonError, RunNotFoundError } from "./errors.js";
 import { assertValidRunId, validateStartInput } from "./input-validation.js";
 import { createRunMachine, type RunMachine } from "./machines/run-machine.js";
-import type { RunEmitted, RunInput, RunMode, RunOptions, RunResult } from "./machines/run-types.js";
+import type {
+  RunContext,
+  RunEmitted,
+  RunInput,
+  RunMode,
+  RunOptions,
+  RunResult,
+} from "./machines/run-types.js";
 import { Checkpointer, type CheckpointOptions } from "./persistence/checkpointer.js";
 import {
   type PersistedRun,
@@ -48,8 +55,37 @@ export interface RunDelta {
   text: string;
   /** The last stream event this piece covers (resume after it); absent for polled text. */
   sequenceNumber?: number;
+  /**
+   * Characters (UTF-16 units) of the output text up to the end of this piece: where the next
+   * piece starts. Store it with what you did with the text, and `rehydrateRun(host, { runId,
+   * from: { chars } })` hands you exactly what follows; it also makes a browser's
+   * `Last-Event-ID`. Absent when the run does not know what came before it (a stream attached
+   * mid-way by token alone).
+   */
+  chars?: number;
   source: "stream" | "poll" | "final";
 }
+
+/**
+ * What a consumer has applied, as it stored it alongside its own effects (from the last
+ * {@link RunDelta} it applied): a rehydrated run hands it exactly what follows, whatever the
+ * store's own cursor says.
+ */
+export interface ConsumerCursor {
+  /** Characters of the output text applied: the last applied delta's `chars` (0: none). */
+  chars: number;
+  /**
+   * That delta's `sequenceNumber`, if it had one. When the store is ahead of the consumer, a
+   * stream then resumes right after it; without it, the stream is replayed from its start and
+   * the first `chars` characters skipped (or, past the replay window, the text is polled).
+   */
+  sequenceNumber?: number;
+}
+
+/** What `run.on(type)` hands its handler: a delta as a {@link RunDelta} (with its `chars`). */
+export type RunEventOf<T extends RunEmitted["type"]> = T extends "delta"
+  ? { type: "delta" } & RunDelta
+  : Extract<RunEmitted, { type: T }>;
 
 /** Options shared by starting and rehydrating a run. */
 export interface RunHostOptions {
@@ -61,8 +97,12 @@ export interface RunHostOptions {
    * save covering them is written, so that a crash never loses or repeats printed text.
    */
   delivery?: "immediate" | "after-save";
-  /** XState's inspection observer (works with `@statelyai/inspect`). */
-  inspect?: (event: InspectionEvent) => void;
+  /**
+   * XState's inspection option, as `createActor` takes it: a function or an
+   * `Observer<InspectionEvent>`, so `@statelyai/inspect` fits as it is
+   * (`inspect: createBrowserInspector().inspect`).
+   */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Aborting disconnects (the response keeps going on the server); it does not cancel. */
   signal?: AbortSignal;
   /** Called when a save fails (the run goes on; the next save retries). */
@@ -119,6 +159,12 @@ export class Run {
   #batchListeners: Set<(deltas: readonly RunDelta[]) => void> | undefined;
   #pending: { delta: RunDelta; end: number }[] | undefined;
   #emittedChars = 0;
+  /** False when the run does not know how much text came before its cursor (by token). */
+  #knowsChars = true;
+  /** Text before this offset is not handed to consumers (they applied it: `from`). */
+  readonly #fromChars: number;
+  /** A finished run's text after a consumer's cursor, handed to every delta listener. */
+  readonly #tail: RunDelta | undefined;
   #followingDeltas = false;
   readonly #durable: boolean;
   // Created on first use, like the listener sets: a promise chain per run is memory too.
@@ -127,8 +173,14 @@ export class Run {
   #detached = false;
 
   /** @internal use {@link startRun} or {@link rehydrateRun}. */
-  constructor(actor: Actor<RunMachine>, host: RunHostOptions) {
+  constructor(
+    actor: Actor<RunMachine>,
+    host: RunHostOptions,
+    from?: { chars: number; tail?: RunDelta },
+  ) {
     this.actor = actor;
+    this.#fromChars = from?.chars ?? 0;
+    this.#tail = from?.tail;
     this.#durable = host.delivery === "after-save" && host.store !== undefined;
     // Held deltas are counted from the first one: follow them from the start.
     if (this.#durable) this.#followDeltas();
@@ -175,16 +227,15 @@ export class Run {
   }
 
   /** Listens to what the run emits: `delta`, `segment` (stream reopened) and `status`. */
-  on<T extends RunEmitted["type"]>(
-    type: T,
-    handler: (event: Extract<RunEmitted, { type: T }>) => void,
-  ): Subscription {
+  on<T extends RunEmitted["type"]>(type: T, handler: (event: RunEventOf<T>) => void): Subscription {
     if (type === "delta") {
       // Deltas go through the run's own delivery (it may hold them until they are saved).
-      const listener = (delta: RunDelta) =>
-        handler({ type: "delta", ...delta } as Extract<RunEmitted, { type: T }>);
+      const listener = (delta: RunDelta) => handler({ type: "delta", ...delta } as RunEventOf<T>);
       const listeners = this.#deltaListeners();
       listeners.add(listener);
+      const tail = this.#tail;
+      // After the caller's own setup: it may subscribe to more before the tail arrives.
+      if (tail) queueMicrotask(() => listeners.has(listener) && listener(tail));
       return { unsubscribe: () => listeners.delete(listener) };
     }
     return this.actor.on(type, handler as never);
@@ -205,6 +256,8 @@ export class Run {
     this.#batchListeners ??= new Set();
     const listeners = this.#batchListeners;
     listeners.add(handler);
+    const tail = this.#tail;
+    if (tail) queueMicrotask(() => listeners.has(handler) && handler([tail]));
     return { unsubscribe: () => listeners.delete(handler) };
   }
 
@@ -220,6 +273,7 @@ export class Run {
     const listener = (delta: RunDelta) => queue.push(delta);
     const listeners = this.#deltaListeners();
     const queue = new AsyncQueue<RunDelta>(() => listeners.delete(listener));
+    if (this.#tail) queue.push(this.#tail);
     listeners.add(listener);
     // Ends once the run is done and every delta its saves cover is delivered.
     this.#settled().then(
@@ -320,17 +374,24 @@ export class Run {
   #followDeltas(): void {
     if (this.#followingDeltas) return;
     this.#followingDeltas = true;
-    this.#emittedChars = this.actor.getSnapshot().context.deliveredChars ?? 0;
+    const delivered = this.actor.getSnapshot().context.deliveredChars;
+    this.#knowsChars = delivered !== null;
+    this.#emittedChars = delivered ?? 0;
     this.actor.on("delta", (event) => this.#onDelta(event));
   }
 
   #onDelta(event: Extract<RunEmitted, { type: "delta" }>): void {
+    const start = this.#emittedChars;
+    this.#emittedChars += event.text.length;
+    // The consumer's cursor: what it applied already is not handed to it again.
+    if (this.#emittedChars <= this.#fromChars && event.text.length > 0) return;
+    const text = start < this.#fromChars ? event.text.slice(this.#fromChars - start) : event.text;
     const delta: RunDelta = {
-      text: event.text,
+      text,
       source: event.source,
       ...(event.sequenceNumber !== undefined ? { sequenceNumber: event.sequenceNumber } : {}),
+      ...(this.#knowsChars ? { chars: this.#emittedChars } : {}),
     };
-    this.#emittedChars += event.text.length;
     if (!this.#durable) {
       this.#dispatch([delta]);
       return;
@@ -403,21 +464,106 @@ function launch(machine: RunMachine, input: RunInput, host: RunHostOptions): Run
   return run;
 }
 
-/** Where to carry on from: a persisted run, a run id in a store, or a continuation token. */
+/** An inspection observer as a function (what `restoreRunActor` takes). */
+function inspectFunction(
+  inspect: RunHostOptions["inspect"],
+): ((event: InspectionEvent) => void) | undefined {
+  if (inspect === undefined || typeof inspect === "function") return inspect;
+  return (event) => inspect.next?.(event);
+}
+
+/** Where to carry on from: a persisted run, a run id in the host's store, or a continuation token. */
 export type RehydrateSource =
-  | { persisted: PersistedRun }
-  | { runId: string; store: RunStore }
+  | { persisted: PersistedRun; from?: ConsumerCursor }
+  | {
+      runId: string;
+      /**
+       * Hand the consumer exactly what follows its own cursor, not the store's (see
+       * {@link ConsumerCursor}).
+       */
+      from?: ConsumerCursor;
+      /**
+       * @deprecated Pass the store once, in the host (`rehydrateRun({ client, store }, { runId })`):
+       * that is where the rehydrated run is saved. Still read from here when the host has none
+       * (and the run is then saved to it).
+       */
+      store?: RunStore;
+    }
   | { token: string; runId?: string; options?: Partial<RunOptions> };
+
+function cursorError(message: string): BatonError {
+  return new BatonError("invalid_cursor", message);
+}
+
+/**
+ * The snapshot to restore, and what the Run hands over, for a consumer at `from`: the store's
+ * cursor may be ahead of the consumer (a save whose text the consumer never applied) or behind it
+ * (the consumer applied text a later save would have covered).
+ */
+function applyCursor(
+  persisted: PersistedRun,
+  from: ConsumerCursor,
+): { snapshot: PersistedRun["snapshot"]; chars: number; tail?: RunDelta } {
+  const { chars } = from;
+  if (!Number.isSafeInteger(chars) || chars < 0) {
+    throw cursorError(`from.chars must be a non-negative integer, not ${String(chars)}`);
+  }
+  const sequence = from.sequenceNumber;
+  if (sequence !== undefined && (!Number.isSafeInteger(sequence) || sequence < -1)) {
+    throw cursorError(`from.sequenceNumber must be an integer >= -1, not ${String(sequence)}`);
+  }
+  const snapshot = persisted.snapshot;
+  const context = snapshot.context;
+  if (snapshot.status === "done" || persisted.state === "done") {
+    const text = context.result?.text ?? "";
+    if (chars > text.length) {
+      throw cursorError(`from.chars is ${chars}, but the run's text has ${text.length} chars`);
+    }
+    const tail: RunDelta | undefined =
+      chars < text.length
+        ? { text: text.slice(chars), source: "final", chars: text.length }
+        : undefined;
+    return { snapshot, chars, ...(tail ? { tail } : {}) };
+  }
+  const delivered = context.deliveredChars;
+  if (delivered === null) {
+    throw cursorError(
+      `run '${persisted.runId}' was attached by token and does not know its character offsets`,
+    );
+  }
+  // The store is behind the consumer (or with it): the run goes on from the store's cursor and
+  // the text the consumer already applied is skipped.
+  if (chars >= delivered) return { snapshot, chars };
+  // The store is ahead: rewind the cursor to the consumer's.
+  let rewound: Partial<RunContext>;
+  const cursor = context.sequenceNumber;
+  if (context.mode === "poll") {
+    rewound = { deliveredChars: chars };
+  } else if (sequence !== undefined && cursor !== null && sequence <= cursor) {
+    // Right after the consumer's last event: the stream carries on from there.
+    rewound = { deliveredChars: chars, sequenceNumber: sequence === -1 ? null : sequence };
+  } else {
+    // No event to resume after: replay from the start, the first `chars` skipped by the Run.
+    rewound = { deliveredChars: 0, sequenceNumber: null };
+  }
+  return { snapshot: { ...snapshot, context: { ...context, ...rewound } }, chars };
+}
 
 /**
  * Carries on a run in this process, with this client, from where it stopped: polling keeps
  * polling, a stream resumes after its last delivered event, a finished run stays finished.
- * Never creates a second response.
+ * Never creates a second response. The run is saved to `host.store` as it goes.
+ *
+ * With `from` (a consumer's own cursor, stored with its effects), the run hands the consumer
+ * exactly what follows that cursor, whether the store's cursor is ahead of it or behind it; a
+ * finished run hands over the rest of its text as one `final` delta.
  *
  * @example
  * ```ts
- * const run = await rehydrateRun({ client: new OpenAI() }, { runId, store });
+ * const run = await rehydrateRun({ client: new OpenAI(), store }, { runId });
  * const result = await run.result();
+ * // exactly what follows what the consumer applied (its cursor, kept with its own data):
+ * const mine = await rehydrateRun({ client, store }, { runId, from: { chars: 1200, sequenceNumber: 310 } });
  * // or from a token alone, in a process with no snapshot:
  * const again = await rehydrateRun({ client }, { token });
  * ```
@@ -442,16 +588,28 @@ export async function rehydrateRun(
     return launch(machine, input, host);
   }
   let persisted: PersistedRun | undefined;
+  let saveTo = host;
   if ("persisted" in source) {
     persisted = source.persisted;
   } else {
-    persisted = await source.store.load(source.runId);
+    const store = host.store ?? source.store;
+    if (!store) {
+      throw new BatonError(
+        "store_missing",
+        `rehydrating run '${source.runId}' by id needs a store: rehydrateRun({ client, store }, { runId })`,
+      );
+    }
+    // The old shape (the store in the source only): the run is still saved, to that store.
+    if (!host.store) saveTo = { ...host, store };
+    persisted = await store.load(source.runId);
     if (!persisted) throw new RunNotFoundError(source.runId);
   }
+  const cursor = source.from ? applyCursor(persisted, source.from) : undefined;
+  const inspect = inspectFunction(host.inspect);
   const actor = restoreRunActor(
     machine,
-    persisted.snapshot,
-    host.inspect ? { inspect: host.inspect } : {},
+    cursor?.snapshot ?? persisted.snapshot,
+    inspect ? { inspect } : {},
   );
-  return new Run(actor, host);
+  return new Run(actor, saveTo, cursor);
 }

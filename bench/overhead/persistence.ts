@@ -4,7 +4,7 @@
  * - A detached run: a streaming baton run, read for a while, then `detach()`ed into a store, so
  *   that every round resumes the same response from the same cursor.
  * - Save / load / rehydrate per store, µs per op: `store.save(toEnvelope(snapshot))` as the
- *   checkpointer does it, `store.load(runId)`, and `rehydrateRun({ runId, store })` (against a
+ *   checkpointer does it, `store.load(runId)`, and `rehydrateRun({ runId })` (against a
  *   client port that never answers, so no network is timed).
  * - Resume latency: `rehydrateRun` to the first resumed delta, vs the raw
  *   `responses.retrieve(id, { stream: true, starting_after })` call to its first event.
@@ -142,7 +142,10 @@ export async function storeOpCosts(
     check((await store.load(detached.runId)) !== undefined, "load found nothing");
   });
   const rehydrate = await timeOps(ops, async () => {
-    const run = await rehydrateRun({ client: SILENT_CLIENT }, { runId: detached.runId, store });
+    // Load and restore, as before: a run id with the store in the host would also start saving.
+    const persisted = await store.load(detached.runId);
+    if (!persisted) throw new Error("load found nothing");
+    const run = await rehydrateRun({ client: SILENT_CLIENT }, { persisted });
     run.actor.stop();
   });
   const machine = await timeOps(ops, async () => {
@@ -176,7 +179,7 @@ export async function rawResume(client: OpenAI, detached: DetachedRun): Promise<
   return ms;
 }
 
-/** Baton: `rehydrateRun({ runId, store })` to the first resumed delta, ms. */
+/** Baton: `rehydrateRun({ client, store }, { runId })` to the first resumed delta, ms. */
 export async function batonResume(
   client: OpenAI,
   store: RunStore,
@@ -185,7 +188,7 @@ export async function batonResume(
   // Every round starts from the same save.
   await store.save(detached.persisted);
   const start = now();
-  const run = await rehydrateRun({ client, store }, { runId: detached.runId, store });
+  const run = await rehydrateRun({ client, store }, { runId: detached.runId });
   const first = await new Promise<number | undefined>((resolve, reject) => {
     let settled = false;
     const subscription = run.on("delta", (delta) => {

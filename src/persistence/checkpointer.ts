@@ -9,11 +9,59 @@
  *   milliseconds, whichever comes first.
  * - Writes never overlap; while one is in flight, later snapshots collapse into one next write.
  * - A save holds the cursor, never the text, so its size does not grow with the answer.
+ * - A store that can stage a save ({@link StagingRunStore}: both embedded stores) has it
+ *   written first, then committed synchronously, and `onSaved` runs in the same synchronous step
+ *   as the commit: a consumer that prints in `onSaved` (`delivery: "after-save"`) then prints
+ *   within microseconds of the moment the save takes effect, with nothing else of the process
+ *   (other observers, the rest of a stream batch, queued promise callbacks) in between.
  */
 import type { AnyActorRef, Subscription } from "xstate";
 import type { RunContext } from "../machines/run-types.js";
 import type { RunStore } from "../services/stores/run-store.js";
 import { type PersistedRun, toEnvelope } from "./envelope.js";
+
+/**
+ * A save written but not yet in effect: `commit()` puts it in effect synchronously (a rename),
+ * `abort()` drops it. What `commit()` returns, if anything, settles once the save is also
+ * durable across a power loss (a directory fsync), which need not hold back the consumer.
+ */
+export interface StagedSave {
+  commit(): Promise<void> | undefined;
+  abort(): void;
+}
+
+/**
+ * A {@link RunStore} that can split a save in two: the slow part (writing, fsync) staged
+ * asynchronously, and a synchronous commit. With one, `delivery: "after-save"` hands a batch to
+ * its consumer in the same synchronous step as the commit that covers it.
+ *
+ * @example
+ * ```ts
+ * const staged = await store.stage(envelope);
+ * staged.commit(); // the save is now the one `load` returns
+ * print(batch); // same synchronous step: a kill lands before both or after both, but for µs
+ * ```
+ */
+export interface StagingRunStore extends RunStore {
+  stage(run: PersistedRun): Promise<StagedSave>;
+}
+
+/**
+ * True when the store stages its saves. A subclass that overrides `save` but not `stage` (to
+ * count, log or mirror its saves) is saved through its `save`: its `stage` is its parent's, and
+ * would go round the override.
+ */
+export function canStage(store: RunStore): store is StagingRunStore {
+  if (typeof (store as Partial<StagingRunStore>).stage !== "function") return false;
+  return ownerOf(store, "save") === ownerOf(store, "stage");
+}
+
+/** The object (the store itself or a prototype) where a method is defined. */
+function ownerOf(object: object, name: string): object | null {
+  let owner: object | null = object;
+  while (owner !== null && !Object.hasOwn(owner, name)) owner = Object.getPrototypeOf(owner);
+  return owner;
+}
 
 export interface CheckpointOptions {
   /**
@@ -122,9 +170,27 @@ export class Checkpointer {
       // Read the snapshot at write time: the newest one, even if several were queued.
       const envelope = toEnvelope(this.#actor.getPersistedSnapshot());
       try {
-        await this.#store.save(envelope);
-        this.saves++;
-        this.#onSaved(envelope);
+        if (canStage(this.#store)) {
+          const staged = await this.#store.stage(envelope);
+          let durable: Promise<void> | undefined;
+          try {
+            durable = staged.commit();
+          } catch (err) {
+            staged.abort();
+            throw err;
+          }
+          try {
+            // Nothing between the commit and the consumer's delivery: no await, no other code.
+            this.saves++;
+            this.#onSaved(envelope);
+          } finally {
+            await durable;
+          }
+        } else {
+          await this.#store.save(envelope);
+          this.saves++;
+          this.#onSaved(envelope);
+        }
       } catch (err) {
         this.#onError(err);
       }

@@ -23,6 +23,11 @@ const store = {
     await appendFile(join(config.directory, "saves.jsonl"), `${JSON.stringify(run)}\n`);
     await files.save(run);
   },
+  // Staged, as FileRunStore's own saves are: the rename and the print in one synchronous step.
+  async stage(run: PersistedRun) {
+    await appendFile(join(config.directory, "saves.jsonl"), `${JSON.stringify(run)}\n`);
+    return files.stage(run);
+  },
   load: (id: string) => files.load(id),
   list: () => files.list(),
   delete: (id: string) => files.delete(id),

@@ -51,7 +51,7 @@ it("survives SIGKILL of the process that started the run", async () => {
   expect(saved?.state).toBe("streaming");
   expect(JSON.stringify(saved)).not.toContain("SECRET");
 
-  const run = await rehydrateRun({ client: clientFor(emulator), store }, { runId, store });
+  const run = await rehydrateRun({ client: clientFor(emulator), store }, { runId });
   const rest = new Recorder(run);
   const result = await run.result();
   expect(result.outcome).toBe("completed");

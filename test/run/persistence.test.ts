@@ -314,7 +314,7 @@ describe("store-backed runs", () => {
     expect(first.text + second.text).toBe(result.text);
     const { RunNotFoundError } = await import("../../src/index.js");
     await expect(
-      rehydrateRun({ client: clientFor(emulator) }, { runId: "run_nope", store }),
+      rehydrateRun({ client: clientFor(emulator), store }, { runId: "run_nope" }),
     ).rejects.toBeInstanceOf(RunNotFoundError);
   });
 

@@ -1,8 +1,8 @@
 /** An in-memory {@link RunStore}: for tests and for runs that need not outlive the process. */
+import type { StagedSave, StagingRunStore } from "../../persistence/checkpointer.js";
 import { type PersistedRun, readEnvelope } from "../../persistence/envelope.js";
 import {
   asError,
-  type RunStore,
   type RunStoreEntry,
   type RunSummary,
   sortEntries,
@@ -19,11 +19,23 @@ import {
  * const run = startRun({ client, model: "o3", input: "…", store });
  * ```
  */
-export class MemoryRunStore implements RunStore {
+export class MemoryRunStore implements StagingRunStore {
   readonly #runs = new Map<string, string>();
 
   async save(run: PersistedRun): Promise<void> {
     this.#runs.set(run.runId, JSON.stringify(run));
+  }
+
+  /** Serialises now; `commit()` makes it the run's save (see {@link StagingRunStore}). */
+  async stage(run: PersistedRun): Promise<StagedSave> {
+    const text = JSON.stringify(run);
+    return {
+      commit: () => {
+        this.#runs.set(run.runId, text);
+        return undefined;
+      },
+      abort: () => {},
+    };
   }
 
   async load(runId: string): Promise<PersistedRun | undefined> {
