@@ -91,7 +91,7 @@ export async function runCancelCommand(
     if (target.kind === "stored" && current) after = { kind: "stored", persisted: current };
     if (target.kind === "stored" && current && current.state !== "done") {
       const delivered = current.snapshot.context.deliveredChars;
-      if (delivered !== null && meta.printed === undefined) {
+      if (delivered !== null) {
         // Ending the run here counts the whole answer as delivered, though nobody printed the
         // end of it: note what its reader has seen, so that `baton resume` prints the rest.
         await updateRunMeta(store.directory, target.persisted.runId, { printed: delivered });

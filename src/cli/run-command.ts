@@ -19,7 +19,7 @@ import type { ClientFailure } from "../services/client-failure.js";
 import { FileRunStore } from "../services/stores/file-run-store.js";
 import type { RunStore, RunSummary } from "../services/stores/run-store.js";
 import { OutputFile } from "./output-file.js";
-import { deleteRunMeta, readRunMeta, updateRunMeta, writeRunMeta } from "./run-meta.js";
+import { deleteRunMeta, updateRunMeta, writeRunMeta } from "./run-meta.js";
 import {
   CliError,
   type CliIo,
@@ -335,12 +335,9 @@ export async function followRun(run: Run, options: FollowOptions): Promise<numbe
       return verdict.code;
     }
     if (!output && options.offset !== null) {
-      // A `baton cancel` elsewhere may have noted what was printed when it ended the run; this
-      // process printed on to the end since.
-      const notes = await readRunMeta(options.notes.directory, run.id);
-      if (notes.printed !== undefined && notes.printed < result.text.length) {
-        await updateRunMeta(options.notes.directory, run.id, { printed: result.text.length });
-      }
+      // This process printed the answer to its end: a `baton cancel` elsewhere may note (or
+      // have noted) less when it ended the run, and the note keeps the larger of the two.
+      await updateRunMeta(options.notes.directory, run.id, { printed: result.text.length });
     }
     const outcome = describeOutcome(result, connection.baseURL);
     if (result.outcome === "completed") {

@@ -14,9 +14,10 @@
  * reads as empty: the run then works as it did before this file existed.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** The CLI's own notes about a run. */
 export interface RunMeta {
@@ -88,17 +89,51 @@ export function writeRunMeta(directory: string, runId: string, meta: RunMeta): v
   }
 }
 
-/** Adds to a run's notes; a failure to write them is not the run's failure. */
+/**
+ * Adds to a run's notes under a lock (two processes may note one run at once: a `baton cancel`
+ * and a follower still printing); `printed` only grows, as it is what some reader has seen. A
+ * failure to write them is not the run's failure.
+ */
 export async function updateRunMeta(
   directory: string,
   runId: string,
   change: Partial<RunMeta>,
 ): Promise<void> {
+  const path = pathOf(directory, runId);
+  if (path === undefined) return;
+  const release = await lock(`${path}.lock`);
   try {
-    writeRunMeta(directory, runId, { ...(await readRunMeta(directory, runId)), ...change });
+    const current = await readRunMeta(directory, runId);
+    const next = { ...current, ...change };
+    if (current.printed !== undefined && change.printed !== undefined) {
+      next.printed = Math.max(current.printed, change.printed);
+    }
+    writeRunMeta(directory, runId, next);
   } catch {
     // The notes are a convenience: the run itself is in its envelope.
+  } finally {
+    release();
   }
+}
+
+/** How long a lock may be held before another process takes it as left by a dead one. */
+const STALE_LOCK_MS = 5_000;
+
+/** An exclusive lock file (`O_EXCL`); a stale one is taken over. Resolves with its release. */
+async function lock(path: string): Promise<() => void> {
+  for (let tries = 0; tries < 400; tries++) {
+    try {
+      closeSync(openSync(path, "wx", 0o600));
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") return () => {};
+      const age = Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > STALE_LOCK_MS) rmSync(path, { force: true });
+      else await sleep(5);
+    }
+  }
+  // Waited two seconds: go on unlocked rather than never note the run.
+  return () => {};
 }
 
 /** Removes a run's notes (with the run). */
