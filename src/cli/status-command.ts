@@ -3,6 +3,7 @@
  * run. Prints `key  value` lines on stdout (or JSON with `--json`).
  */
 import { parseArgs } from "node:util";
+import { responseIdOf } from "../persistence/envelope.js";
 import { classifyClientError } from "../services/client-failure.js";
 import { openAIResponsesClient } from "../services/openai-responses-client.js";
 import type { ResponseState } from "../services/responses-client.js";
@@ -73,7 +74,7 @@ export function storedReport(target: Target): StatusReport {
     outcome: context.result?.outcome ?? null,
     savedAt: persisted.savedAt,
     printedChars: context.deliveredChars,
-    responseId: persisted.responseId,
+    responseId: responseIdOf(persisted),
     status: persisted.status,
     chars: null,
     createdAt: null,
