@@ -3,7 +3,8 @@
  * answer (only text not printed before) on stdout.
  *
  * - A run id: the run saved in the store, from its last save (which covers exactly what was
- *   printed, thanks to after-save delivery).
+ *   printed, thanks to after-save delivery), or, when stdout is the regular file `baton run`
+ *   printed to, from what that file holds (stdout-file.ts).
  * - A token: the run in the store that follows the same response, if there is one; otherwise a
  *   new run attached to that response (saved in the store under a new run id). A stream token
  *   resumes after its event; a poll token carries no position, so the answer is printed from

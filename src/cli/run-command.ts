@@ -5,7 +5,9 @@
  *
  * Text is printed only once the save covering it is written (`delivery: "after-save"`), so a
  * crash at any moment never loses or repeats printed text: `baton resume <run-id>` prints
- * exactly the rest.
+ * exactly the rest. When stdout is a regular file, the run's notes say which file and where the
+ * answer starts in it: a resume to that file goes by the file itself (stdout-file.ts), which
+ * closes the last window (a kill between a save's rename and the write of its batch).
  */
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
