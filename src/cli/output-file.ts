@@ -66,19 +66,14 @@ export class OutputFile {
     const fd = openOrFail(path, "a+");
     try {
       const bytes = readFileSync(fd);
-      const complete = completeLength(bytes);
-      let existing: string;
-      try {
-        // ignoreBOM: a byte order mark at the start is text like any other, counted and kept.
-        existing = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(
-          bytes.subarray(0, complete),
-        );
-      } catch {
+      const decoded = decodeAnswer(bytes);
+      if (decoded === undefined) {
         throw new CliError(
           EXIT.failed,
           `${path} is not UTF-8 text: it is not an answer baton wrote (left as it is)`,
         );
       }
+      const { text: existing, complete } = decoded;
       if (complete < bytes.length) ftruncateSync(fd, complete);
       return new OutputFile(path, fd, existing);
     } catch (err) {
@@ -133,6 +128,28 @@ function openOrFail(path: string, flags: "w" | "a+"): number {
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new CliError(EXIT.failed, `cannot write the answer to ${path} (${reason})`);
+  }
+}
+
+/**
+ * The text of an answer's bytes (UTF-8), an incomplete last character left out: `complete` is
+ * the length in bytes of what was decoded. Undefined for bytes that are not UTF-8.
+ *
+ * @example
+ * ```ts
+ * decodeAnswer(Buffer.from([0x61, 0xc3])); // { text: "a", complete: 1 }
+ * ```
+ */
+export function decodeAnswer(bytes: Uint8Array): { text: string; complete: number } | undefined {
+  const complete = completeLength(bytes);
+  try {
+    // ignoreBOM: a byte order mark at the start is text like any other, counted and kept.
+    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(
+      bytes.subarray(0, complete),
+    );
+    return { text, complete };
+  } catch {
+    return undefined;
   }
 }
 

@@ -3,7 +3,8 @@
  * answer (only text not printed before) on stdout.
  *
  * - A run id: the run saved in the store, from its last save (which covers exactly what was
- *   printed, thanks to after-save delivery).
+ *   printed, thanks to after-save delivery), or, when stdout is the regular file `baton run`
+ *   printed to, from what that file holds (stdout-file.ts).
  * - A token: the run in the store that follows the same response, if there is one; otherwise a
  *   new run attached to that response (saved in the store under a new run id). A stream token
  *   resumes after its event; a poll token carries no position, so the answer is printed from
@@ -44,6 +45,7 @@ import {
   sameServer,
   say,
 } from "./shared.js";
+import { printedToStdout } from "./stdout-file.js";
 import { RESUME_USAGE } from "./usage.js";
 
 /** Give-up reasons after which the response may still be going on: worth following again. */
@@ -154,6 +156,16 @@ export async function runResumeCommand(
 
     const persisted = target.persisted;
     const context = persisted.snapshot.context;
+    // stdout the very file `baton run` printed to: what it holds is what was printed (the saved
+    // cursor may be one save ahead of it: a kill between a save's rename and its write).
+    let printed =
+      !output && io.stdout === process.stdout && meta.stdout
+        ? printedToStdout(meta.stdout)
+        : undefined;
+    const fileLost = (why: string) => {
+      say(io, `note: the file on stdout ${why}; resuming from the saved cursor`);
+      printed = undefined;
+    };
     // Once the file given now is known to fit, it is the run's file from now on.
     const adopt = async () => {
       if (output && output.path !== meta.output) {
@@ -180,12 +192,24 @@ export async function runResumeCommand(
             output,
           );
         }
+        if (printed !== undefined) {
+          // From the start of the answer, what the file holds skipped (and checked).
+          const known = printed;
+          return await fromTheStart(context.responseId as string, persisted.runId, host, follow, {
+            skip: known.length,
+            printed: known,
+            where: "on stdout",
+          });
+        }
         return await reattachRun(persisted, host, follow);
       }
       const outcome = result
         ? describeOutcome(result, conn.baseURL)
         : { code: EXIT.failed, line: "finished" };
-      const rest = restOfFinished(persisted, meta.printed, output);
+      if (printed !== undefined && !finalTextOf(persisted).startsWith(printed)) {
+        fileLost("does not hold the beginning of this answer");
+      }
+      const rest = restOfFinished(persisted, printed?.length ?? meta.printed, output);
       if (rest === null) {
         throw new CliError(
           EXIT.failed,
@@ -225,6 +249,43 @@ export async function runResumeCommand(
         // The saved cursor is past the file's end (the file is not the one this run wrote
         // to, or was cut): follow the answer from its start.
         return await fromTheStart(context.responseId, persisted.runId, host, follow, output);
+      }
+    }
+    if (printed !== undefined && context.responseId !== null) {
+      const known = printed;
+      if (known.length > 0 && !(await agreesWithServer(known, context.responseId, conn))) {
+        fileLost("does not hold the beginning of this answer");
+      } else {
+        const delivered = context.deliveredChars;
+        if (delivered === null) {
+          return await fromTheStart(context.responseId, persisted.runId, host, follow, {
+            skip: known.length,
+            printed: known,
+            where: "on stdout",
+          });
+        }
+        if (known.length < delivered) {
+          // The store is ahead of the file: exactly what follows the file, by the consumer's
+          // own cursor (the run replays its stream and skips what the file holds).
+          const run = await rehydrateRun(host, { persisted, from: { chars: known.length } });
+          return await followRun(run, {
+            ...follow,
+            offset: known.length,
+            announce: (r) => [
+              `resuming ${r.id} · response ${r.responseId} · ${context.mode} · ${known.length} chars on stdout before`,
+            ],
+          });
+        }
+        const run = await rehydrateRun(host, { persisted });
+        return await followRun(run, {
+          ...follow,
+          offset: delivered,
+          skip: known.length - delivered,
+          printed: known,
+          announce: (r) => [
+            `resuming ${r.id} · response ${r.responseId} · ${context.mode} · ${known.length} chars on stdout before`,
+          ],
+        });
       }
     }
     const run = await rehydrateRun(host, { persisted });
@@ -287,25 +348,37 @@ async function checkAgainstServer(
   runId: string,
   connection: Connection,
 ): Promise<void> {
-  let text: string;
-  try {
-    ({
-      response: { outputText: text },
-    } = await openAIResponsesClient(connection.client).retrieve(
-      responseId,
-      AbortSignal.timeout(30_000),
-    ));
-  } catch {
-    // The run meets the same failure and reports it; the text delivered again is checked anyway.
-    return;
-  }
-  const common = Math.min(text.length, output.existing.length);
-  if (text.slice(0, common) !== output.existing.slice(0, common)) {
+  if (!(await agreesWithServer(output.existing, responseId, connection))) {
     throw new CliError(
       EXIT.failed,
       `${output.path} does not hold the answer of ${runId}: left as it is, nothing appended; give another --output`,
     );
   }
+}
+
+/**
+ * Whether `text` agrees with the response's answer as far as both go (one retrieve; true when
+ * the server cannot say: the run meets the same failure and reports it, and the text delivered
+ * again is checked anyway).
+ */
+async function agreesWithServer(
+  text: string,
+  responseId: string,
+  connection: Connection,
+): Promise<boolean> {
+  let answer: string;
+  try {
+    ({
+      response: { outputText: answer },
+    } = await openAIResponsesClient(connection.client).retrieve(
+      responseId,
+      AbortSignal.timeout(30_000),
+    ));
+  } catch {
+    return true;
+  }
+  const common = Math.min(answer.length, text.length);
+  return answer.slice(0, common) === text.slice(0, common);
 }
 
 /**
@@ -318,16 +391,19 @@ async function fromTheStart(
   runId: string,
   host: Host,
   follow: Follow,
-  output: OutputFile,
+  held: OutputFile | { skip: number; printed: string; where: string },
 ): Promise<number> {
   const token = encodeContinuationToken({ responseId });
   const run = await rehydrateRun(host, { token, runId });
+  const skip = held instanceof OutputFile ? held.chars : held.skip;
+  const where = held instanceof OutputFile ? `in ${held.path}` : held.where;
   return followRun(run, {
     ...follow,
     offset: 0,
-    skip: output.chars,
+    skip,
+    ...(held instanceof OutputFile ? {} : { printed: held.printed }),
     announce: (r) => [
-      `following ${r.id} · response ${r.responseId} from the start of its answer (${output.chars} chars already in ${output.path})`,
+      `following ${r.id} · response ${r.responseId} from the start of its answer (${skip} chars already ${where})`,
     ],
   });
 }

@@ -5,7 +5,9 @@
  *
  * Text is printed only once the save covering it is written (`delivery: "after-save"`), so a
  * crash at any moment never loses or repeats printed text: `baton resume <run-id>` prints
- * exactly the rest.
+ * exactly the rest. When stdout is a regular file, the run's notes say which file and where the
+ * answer starts in it: a resume to that file goes by the file itself (stdout-file.ts), which
+ * closes the last window (a kill between a save's rename and the write of its batch).
  */
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
@@ -39,6 +41,7 @@ import {
   storeDirectory,
   usageError,
 } from "./shared.js";
+import { stdoutNote } from "./stdout-file.js";
 import { RUN_USAGE } from "./usage.js";
 
 /** Saves while text flows: often enough that printing stays fluid. */
@@ -90,6 +93,11 @@ export interface FollowOptions {
   offset: number | null;
   /** Characters of what the run delivers to skip (they were printed by an earlier process). */
   skip?: number;
+  /**
+   * The answer's text from its start as stdout's file holds it (stdout-file.ts): text skipped
+   * must be this text, as with `--output`.
+   */
+  printed?: string;
   /** The answer's file (`--output`): text goes there instead of stdout. */
   output?: OutputFile | undefined;
   /**
@@ -145,8 +153,9 @@ export async function followRun(run: Run, options: FollowOptions): Promise<numbe
       const cut = Math.min(skip, text.length);
       const skipped = text.slice(0, cut);
       // Text delivered again must be what the file holds: else the file is another answer's.
-      if (output && position !== null) {
-        const held = output.existing.slice(position, position + cut);
+      const known = output?.existing ?? options.printed;
+      if (known !== undefined && position !== null) {
+        const held = known.slice(position, position + cut);
         if (held !== skipped) {
           mismatchAt = position + firstDifference(held, skipped);
           onMismatch();
@@ -230,7 +239,9 @@ export async function followRun(run: Run, options: FollowOptions): Promise<numbe
       progress.stop();
       say(
         io,
-        `${output?.path} does not hold the answer of ${run.id} (it differs at character ${mismatchAt}): left as it is, nothing appended; give another --output`,
+        output
+          ? `${output.path} does not hold the answer of ${run.id} (it differs at character ${mismatchAt}): left as it is, nothing appended; give another --output`
+          : `the file on stdout does not hold the answer of ${run.id} (it differs at character ${mismatchAt}): nothing appended; resume to another file or a pipe`,
         connection.secrets,
       );
       return EXIT.failed;
@@ -606,11 +617,16 @@ export async function runRunCommand(
     const outputPath = values.output === undefined ? undefined : resolve(io.cwd, values.output);
     // The file first: a path that cannot be written fails before anything is created.
     const output = outputPath === undefined ? undefined : OutputFile.create(outputPath);
+    // stdout a regular file: where the answer starts in it, so that a resume to the same file
+    // takes the file as the truth of what was printed (stdout-file.ts). Delivery stays
+    // after-save: a resume to a pipe still goes by the saved cursor, which then matches.
+    const stdout = output === undefined && io.stdout === process.stdout ? stdoutNote() : undefined;
     try {
       // Where the run lives (never the key): resume, status and cancel go there by default.
       writeRunMeta(storeDir, runId, {
         ...(conn.embedded || hasCredentials(conn.baseURL) ? {} : { baseURL: conn.baseURL }),
         ...(outputPath !== undefined ? { output: outputPath } : {}),
+        ...(stdout ? { stdout } : {}),
       });
     } catch (err) {
       output?.close();

@@ -6,6 +6,9 @@
  * - `baseURL`: the server the run was created on (never the key). `resume`, `status` and
  *   `cancel` use it by default, and a 404 from another server is not the run's verdict.
  * - `output`: the file `--output` wrote the answer to; `resume` writes there by default.
+ * - `stdout`: the regular file stdout was when `baton run` started (device, inode) and the byte
+ *   offset where the answer starts in it (stdout-file.ts): a resume to that file reads what was
+ *   printed from the file itself.
  * - `printed`: characters of the answer the reader has seen, when a process that printed
  *   nothing (`baton cancel`) brought the run to its end (the envelope then counts the whole
  *   answer as delivered).
@@ -18,12 +21,14 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { StdoutNote } from "./stdout-file.js";
 
 /** The CLI's own notes about a run. */
 export interface RunMeta {
   baseURL?: string;
   output?: string;
   printed?: number;
+  stdout?: StdoutNote;
 }
 
 const SUFFIX = ".cli.json";
@@ -58,6 +63,20 @@ export async function readRunMeta(directory: string, runId: string): Promise<Run
   if (typeof raw.output === "string" && raw.output !== "") meta.output = raw.output;
   if (typeof raw.printed === "number" && Number.isSafeInteger(raw.printed) && raw.printed >= 0) {
     meta.printed = raw.printed;
+  }
+  const stdout = raw.stdout as Record<string, unknown> | null | undefined;
+  if (
+    typeof stdout === "object" &&
+    stdout !== null &&
+    typeof stdout.dev === "string" &&
+    /^\d+$/.test(stdout.dev) &&
+    typeof stdout.ino === "string" &&
+    /^\d+$/.test(stdout.ino) &&
+    typeof stdout.start === "number" &&
+    Number.isSafeInteger(stdout.start) &&
+    stdout.start >= 0
+  ) {
+    meta.stdout = { dev: stdout.dev, ino: stdout.ino, start: stdout.start };
   }
   return meta;
 }
