@@ -3,10 +3,12 @@
  * tokens come every 1-2 ms, then `baton resume … >> out.txt`: the file holds the final text
  * (nothing printed twice, nothing lost but what is below) and the response was created once.
  *
- * stdout cannot be made exact: a kill between the rename that puts a save in effect and the
- * write of the batch it covers (now ~0.1 ms per save, from 0.3-0.5 ms with tails to 24 ms) loses
- * that batch. Such a loss is told apart from any other (the store exactly one batch ahead of the
- * file, exactly that batch missing), counted and printed; `KILL_STRICT=1` fails on it too. Any
+ * A kill between the rename that puts a save in effect and the write of the batch it covers
+ * (now ~0.1 ms per save, from 0.3-0.5 ms with tails to 24 ms) leaves the store one batch ahead of
+ * what was printed. When stdout is a regular file, as here, the resume goes by the file itself
+ * (`src/cli/stdout-file.ts`), so that loss must not happen either: it is told apart from any other
+ * (the store exactly one batch ahead of the file, exactly that batch missing), counted, printed,
+ * and a failure (`KILL_STRICT=0` only counts it, for a pipe-like measurement of the window). Any
  * other difference, a repetition or a second create fails. The deterministic tests of the fix are
  * `test/run/staged-delivery.test.ts` and `test/run/file-store-durability.test.ts`.
  *
@@ -69,7 +71,7 @@ async function until(check: () => boolean, child: Child["child"]): Promise<void>
 const kills = Number(process.env.SOAK_RUNS ?? 6);
 const seed = Number(process.env.KILL_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-const strict = process.env.KILL_STRICT === "1";
+const strict = process.env.KILL_STRICT !== "0";
 
 const stats = {
   kills: 0,
