@@ -41,13 +41,13 @@ it("polls by default: the answer alone on stdout, token and run id on stderr, de
   expect(emulator.countCreates()).toBe(1);
 
   // The default store is .baton/runs in the cwd; it holds the run, finished, and never the key.
-  // Beside it, the CLI's notes of the run (its server, never the key).
+  // Beside it, the CLI's notes of the run (its server, never the key; what its reader has seen).
   const files = (await readdir(join(cwd, ".baton/runs"))).sort();
   expect(files).toEqual([`${runId}.cli.json`, `${runId}.run.json`]);
   const saved = await readFile(join(cwd, ".baton/runs", `${runId}.run.json`), "utf8");
   const notes = await readFile(join(cwd, ".baton/runs", `${runId}.cli.json`), "utf8");
   expect(JSON.parse(saved).state).toBe("done");
-  expect(JSON.parse(notes)).toEqual({ baseURL: emulator.url });
+  expect(JSON.parse(notes)).toEqual({ baseURL: emulator.url, printed: out.stdout.length });
   expect(saved + notes + out.stdout + out.stderr).not.toContain(SECRET_KEY);
 });
 
