@@ -167,9 +167,11 @@ export class Checkpointer {
       // A stopped actor's snapshot restores as a dead actor (statelyai/xstate#4583): the
       // last save before the stop is the one to keep.
       if (this.#actor.getSnapshot().status === "stopped") return;
-      // Read the snapshot at write time: the newest one, even if several were queued.
-      const envelope = toEnvelope(this.#actor.getPersistedSnapshot());
       try {
+        // Read the snapshot at write time: the newest one, even if several were queued. Inside
+        // the try: a snapshot that cannot be enveloped is a failed save (onError), never an
+        // unhandled rejection of the drain.
+        const envelope = toEnvelope(this.#actor.getPersistedSnapshot());
         if (canStage(this.#store)) {
           const staged = await this.#store.stage(envelope);
           let durable: Promise<void> | undefined;
