@@ -43,20 +43,30 @@ export interface Baton {
   stderrMatches(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
 }
 
-/** Starts `baton <args>`; the environment has no OPENAI_* / BATON_* but what `env` gives. */
+/**
+ * Starts `baton <args>`; the environment has no OPENAI_* / BATON_* but what `env` gives.
+ * `stdout`: a file descriptor to write the answer to (as `>> out.txt` gives the shell's), else a
+ * pipe read into `stdout`. `prefix`: a command baton runs under (e.g. strace and its flags).
+ */
 export function baton(
   args: readonly string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: {
+    cwd?: string;
+    env?: Record<string, string>;
+    stdout?: number;
+    prefix?: readonly string[];
+  } = {},
 ): Baton {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (!name.startsWith("OPENAI_") && !name.startsWith("BATON_")) env[name] = value;
   }
   Object.assign(env, options.env);
-  const child = spawn(process.execPath, ["--import", TSX, MAIN, ...args], {
+  const command = [...(options.prefix ?? []), process.execPath, "--import", TSX, MAIN, ...args];
+  const child = spawn(command[0] as string, command.slice(1), {
     cwd: options.cwd ?? process.cwd(),
     env,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", options.stdout ?? "pipe", "pipe"],
   });
   let stdout = "";
   let stderr = "";
@@ -126,7 +136,7 @@ export function baton(
 /** Runs `baton <args>` to its end. */
 export function runBaton(
   args: readonly string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: Parameters<typeof baton>[1] = {},
 ): Promise<Finished> {
   return baton(args, options).finished;
 }

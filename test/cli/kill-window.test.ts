@@ -17,51 +17,22 @@
  * the kills are drawn by fast-check (`KILL_SEED=<seed>` replays a sequence). A bounded number of
  * kills by default; `SOAK_RUNS` sets how many (hundreds in the soak).
  */
-import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, statSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { pathToFileURL } from "node:url";
 import fc from "fast-check";
 import { afterAll, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/index.js";
-import { emulatorFor, tempDir } from "./cli-harness.js";
-
-const MAIN = join(import.meta.dirname, "../../src/cli/main.ts");
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-
-interface Child {
-  child: ReturnType<typeof spawn>;
-  stderr(): string;
-  finished: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
-}
+import { type Baton, baton, emulatorFor, tempDir } from "./cli-harness.js";
 
 /** `baton <args>` with its stdout going to `fd` (a file opened for appending), as `>> out.txt`. */
-function batonTo(args: readonly string[], fd: number): Child {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith("OPENAI_") && !name.startsWith("BATON_")) env[name] = value;
-  }
-  const child = spawn(process.execPath, ["--import", TSX, MAIN, ...args], {
-    env,
-    stdio: ["ignore", fd, "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr += chunk;
-  });
-  const finished = new Promise<{
-    code: number | null;
-    signal: NodeJS.Signals | null;
-    stderr: string;
-  }>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stderr })));
-  return { child, stderr: () => stderr, finished };
+function batonTo(args: readonly string[], fd: number): Baton {
+  return baton(args, { stdout: fd });
 }
 
 /** Waits until `check` holds (or the child ended). */
-async function until(check: () => boolean, child: Child["child"]): Promise<void> {
+async function until(check: () => boolean, child: Baton["child"]): Promise<void> {
   while (child.exitCode === null && child.signalCode === null) {
     if (check()) return;
     await sleep(1);

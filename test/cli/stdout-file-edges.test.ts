@@ -3,42 +3,17 @@
  * the file `baton run` printed to (a pipe; the same file emptied by `>`; the file cut below where
  * the answer started) goes by what it can know, and never repeats text into the file.
  */
-import { spawn } from "node:child_process";
 import { closeSync, openSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/index.js";
-import { emulatorFor, tempDir } from "./cli-harness.js";
-
-const MAIN = join(import.meta.dirname, "../../src/cli/main.ts");
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+import { type Baton, baton, emulatorFor, tempDir } from "./cli-harness.js";
 
 /** `baton <args>`, stdout the file open as `fd`, or a pipe when `fd` is "pipe". */
-function baton(args: readonly string[], fd: number | "pipe") {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith("OPENAI_") && !name.startsWith("BATON_")) env[name] = value;
-  }
-  const child = spawn(process.execPath, ["--import", TSX, MAIN, ...args], {
-    env,
-    stdio: ["ignore", fd, "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr += chunk;
-  });
-  const finished = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on("close", (code) => resolve({ code, stdout, stderr })),
-  );
-  return { child, finished };
+function batonTo(args: readonly string[], fd: number | "pipe"): Baton {
+  return baton(args, fd === "pipe" ? {} : { stdout: fd });
 }
 
 let emulator: Emulator;
@@ -55,7 +30,7 @@ async function killedRun(before: string) {
   const common = ["--store", store, "--base-url", emulator.url];
   writeFileSync(out, before);
   const fd = openSync(out, "a");
-  const first = baton(["run", "--stream", ...common, "stdout edges"], fd);
+  const first = batonTo(["run", "--stream", ...common, "stdout edges"], fd);
   closeSync(fd);
   while (statSync(out).size < Buffer.byteLength(before) + 300) await sleep(1);
   first.child.kill("SIGKILL");
@@ -77,7 +52,7 @@ async function killedRun(before: string) {
 
 it("resumed to a pipe: the rest after the saved cursor, as before", async () => {
   const run = await killedRun("earlier\n");
-  const resumed = await baton(["resume", run.runId, ...run.common], "pipe").finished;
+  const resumed = await batonTo(["resume", run.runId, ...run.common], "pipe").finished;
   expect(resumed.code, resumed.stderr).toBe(0);
   expect(resumed.stdout).toBe((await run.finalText()).slice(run.savedChars));
 });
@@ -85,7 +60,7 @@ it("resumed to a pipe: the rest after the saved cursor, as before", async () => 
 it("resumed with `>` onto the file it printed to (emptied): the whole answer", async () => {
   const run = await killedRun("");
   const fd = openSync(run.out, "w");
-  const resumed = await baton(["resume", run.runId, ...run.common], fd).finished;
+  const resumed = await batonTo(["resume", run.runId, ...run.common], fd).finished;
   closeSync(fd);
   expect(resumed.code, resumed.stderr).toBe(0);
   expect(await readFile(run.out, "utf8")).toBe(await run.finalText());
@@ -95,7 +70,7 @@ it("the file cut below where the answer started: the saved cursor, nothing repea
   const run = await killedRun("text that was there before the answer\n");
   truncateSync(run.out, 10);
   const fd = openSync(run.out, "a");
-  const resumed = await baton(["resume", run.runId, ...run.common], fd).finished;
+  const resumed = await batonTo(["resume", run.runId, ...run.common], fd).finished;
   closeSync(fd);
   expect(resumed.code, resumed.stderr).toBe(0);
   const text = await run.finalText();
@@ -107,7 +82,7 @@ it("an edited file whose answer does not match: a note, and the saved cursor", a
   const held = await readFile(run.out, "utf8");
   writeFileSync(run.out, "X".repeat(held.length));
   const fd = openSync(run.out, "a");
-  const resumed = await baton(["resume", run.runId, ...run.common], fd).finished;
+  const resumed = await batonTo(["resume", run.runId, ...run.common], fd).finished;
   closeSync(fd);
   expect(resumed.code, resumed.stderr).toBe(0);
   expect(resumed.stderr).toMatch(/does not hold the beginning of this answer/);

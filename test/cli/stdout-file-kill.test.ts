@@ -11,21 +11,15 @@
  * before the fix). The rest are anywhere. fast-check draws the moments
  * (`KILL_SEED=<seed>` replays them); `SOAK_RUNS` sets the number of kills (default 12).
  */
-import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import fc from "fast-check";
 import { expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/index.js";
-import { emulatorFor, tempDir } from "./cli-harness.js";
-
-const MAIN = join(import.meta.dirname, "../../src/cli/main.ts");
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+import { type Baton, baton, emulatorFor, tempDir } from "./cli-harness.js";
 
 /** strace, when installed: it holds each rename's return for a while (see killInRename). */
 const STRACE = ["/usr/bin/strace", "/bin/strace"].find((path) => existsSync(path));
@@ -34,41 +28,24 @@ const STRACE = ["/usr/bin/strace", "/bin/strace"].find((path) => existsSync(path
  * `baton <args>` with its stdout the file opened as `fd` (as `>> out.txt` does). `slowRenames`:
  * under strace, every rename held 3 ms after it took effect, before it returns.
  */
-function batonTo(args: readonly string[], fd: number, slowRenames = false) {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith("OPENAI_") && !name.startsWith("BATON_")) env[name] = value;
-  }
-  const node = [process.execPath, "--import", TSX, MAIN, ...args];
+function batonTo(args: readonly string[], fd: number, slowRenames = false): Baton {
   const renames = "rename,renameat,renameat2";
-  const command =
+  const prefix =
     slowRenames && STRACE
       ? [STRACE, "-f", "-qq", "-o", "/dev/null", "-e", `trace=${renames}`].concat([
           "-e",
           `inject=${renames}:delay_exit=3000`,
-          ...node,
         ])
-      : node;
-  const child = spawn(command[0] as string, command.slice(1), {
-    env,
-    stdio: ["ignore", fd, "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr += chunk;
-  });
-  const finished = new Promise<{ code: number | null; signal: string | null; stderr: string }>(
-    (resolve) => child.on("close", (code, signal) => resolve({ code, signal, stderr })),
-  );
-  return { child, finished };
+      : [];
+  return baton(args, { stdout: fd, prefix });
 }
 
-function alive(child: ReturnType<typeof spawn>): boolean {
+function alive(child: Baton["child"]): boolean {
   return child.exitCode === null && child.signalCode === null;
 }
 
 /** Waits (in steps of 1 ms) until `check` holds or the child ended. */
-async function until(check: () => boolean, child: ReturnType<typeof spawn>): Promise<void> {
+async function until(check: () => boolean, child: Baton["child"]): Promise<void> {
   while (alive(child) && !check()) await sleep(1);
 }
 
