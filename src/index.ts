@@ -17,52 +17,65 @@ export {
   InvalidSnapshotError,
   RunNotFoundError,
 } from "./errors.js";
-export {
-  assertValidRunId,
-  isValidResponseId,
-  isValidRunId,
-  validateStartInput,
-} from "./input-validation.js";
+export { assertValidRunId, isValidResponseId, isValidRunId } from "./input-validation.js";
 export { createRunActors, type RunActors } from "./machines/run-actors.js";
 export {
   createRunMachine,
-  RUN_MACHINE_VERSION,
   type RunMachine,
   runMachine,
 } from "./machines/run-machine.js";
+export { checkRunOptions, validateStartInput } from "./machines/run-options.js";
+export {
+  RUN_MACHINE_VERSION,
+  RUN_STATES,
+  type RunStateName,
+  topState,
+} from "./machines/run-state.js";
 export * from "./machines/run-types.js";
 export { machineMermaid, runMachineMermaid } from "./machines/state-diagram.js";
 export {
   Checkpointer,
   type CheckpointOptions,
-  canStage,
   DEFAULT_CHECKPOINT_OPTIONS,
-  type StagedSave,
-  type StagingRunStore,
 } from "./persistence/checkpointer.js";
 export {
   type PersistedRun,
-  RUN_STATES,
-  type RunStateName,
   readEnvelope,
   responseIdOf,
   toEnvelope,
 } from "./persistence/envelope.js";
 export { restoreRunActor } from "./persistence/restore.js";
+export {
+  canStage,
+  listEntries,
+  type RunStore,
+  type RunStoreEntry,
+  type RunSummary,
+  type StagedSave,
+  type StagingRunStore,
+} from "./persistence/run-store.js";
 export { validateRunSnapshot } from "./persistence/snapshot-validation.js";
 export {
+  type AttachTarget,
+  attachRun,
   type ClientLike,
   type ConsumerCursor,
+  checkRun,
+  loadEntries,
+  loadRun,
+  type NewRunOptions,
   newRunId,
   type RehydrateSource,
   Run,
   type RunDelta,
   type RunEventOf,
+  type RunHost,
   type RunHostOptions,
+  type RunRequest,
   rehydrateRun,
   type StartRunOptions,
   startRun,
-} from "./run.js";
+} from "./run/index.js";
 export {
   type ClientFailure,
   ClientFailureError,
@@ -77,11 +90,5 @@ export {
 } from "./services/openai-responses-client.js";
 export { redactSecrets } from "./services/redact.js";
 export * from "./services/responses-client.js";
-export { FileRunStore } from "./services/stores/file-run-store.js";
-export { MemoryRunStore } from "./services/stores/memory-run-store.js";
-export {
-  listEntries,
-  type RunStore,
-  type RunStoreEntry,
-  type RunSummary,
-} from "./services/stores/run-store.js";
+export { FileRunStore } from "./stores/file-run-store.js";
+export { MemoryRunStore } from "./stores/memory-run-store.js";

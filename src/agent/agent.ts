@@ -9,18 +9,16 @@
  * stream, the last sequence number), so a resumed stream continues server-side with
  * `starting_after`: no replay, no repeated text, no second create.
  */
-import { createActor, waitFor } from "xstate";
+import { waitFor } from "xstate";
 import { AsyncQueue } from "../async-queue.js";
 import {
   type ContinuationToken,
   decodeContinuationToken,
   encodeContinuationToken,
 } from "../continuation-token.js";
-import { BatonError } from "../errors.js";
-import { createRunMachine } from "../machines/run-machine.js";
+import { AgentInputError, AgentRunError } from "../errors.js";
 import type { RunOptions, RunResult } from "../machines/run-types.js";
-import { type ClientLike, newRunId, Run, rehydrateRun, startRun } from "../run.js";
-import { openAIResponsesClient } from "../services/openai-responses-client.js";
+import { attachRun, type ClientLike, type Run, rehydrateRun, startRun } from "../run/index.js";
 import {
   type InputMessage,
   isTerminalStatus,
@@ -108,30 +106,7 @@ export interface AgentResponseUpdate {
   error: { code: string; message: string } | null;
 }
 
-/** An `agent.run` call that makes no sense: messages with a token, or nothing to run. */
-export class AgentInputError extends BatonError {
-  override readonly name = "AgentInputError";
-  constructor(
-    readonly reason: "messages-with-continuation-token" | "no-input",
-    message: string,
-  ) {
-    super(`agent_${reason.replaceAll("-", "_")}`, message);
-  }
-}
-
-/** A run that ended without the service's verdict (baton gave up; see `result.reason`). */
-export class AgentRunError extends BatonError {
-  override readonly name = "AgentRunError";
-  constructor(readonly result: RunResult) {
-    super(
-      `agent_run_${(result.reason ?? "gave-up").replaceAll("-", "_")}`,
-      `the run gave up (${result.reason ?? "unknown reason"})${
-        result.failure ? `: ${result.failure.message}` : ""
-      }`,
-      result.failure ? { cause: result.failure } : undefined,
-    );
-  }
-}
+export { AgentInputError, AgentRunError } from "../errors.js";
 
 /** What a call resolved to, after validation. */
 type Plan =
@@ -224,16 +199,18 @@ export class Agent {
   #start(plan: Extract<Plan, { kind: "new" }>, options: AgentRunOptions, stream: boolean): Run {
     const runOptions = this.#options(options);
     const previous = options.session?.lastResponseId ?? undefined;
-    return startRun({
-      client: this.#client,
-      model: this.model,
-      input: plan.input,
-      stream,
-      ...(this.instructions !== undefined ? { instructions: this.instructions } : {}),
-      ...(this.#maxOutputTokens !== undefined ? { maxOutputTokens: this.#maxOutputTokens } : {}),
-      ...(previous !== undefined ? { previousResponseId: previous } : {}),
-      ...(runOptions ? { options: runOptions } : {}),
-    });
+    return startRun(
+      { client: this.#client },
+      {
+        model: this.model,
+        input: plan.input,
+        stream,
+        ...(this.instructions !== undefined ? { instructions: this.instructions } : {}),
+        ...(this.#maxOutputTokens !== undefined ? { maxOutputTokens: this.#maxOutputTokens } : {}),
+        ...(previous !== undefined ? { previousResponseId: previous } : {}),
+      },
+      runOptions ? { options: runOptions } : {},
+    );
   }
 
   /** Not background: follow the response (by polling) to its end. */
@@ -396,7 +373,7 @@ export class Agent {
       if (!outcome) throw new Error("the update queue ended before the run");
       if ("error" in outcome) throw outcome.error;
       const result = outcome.result;
-      if (result.outcome === "gave-up") throw new AgentRunError(result);
+      if (result.outcome === "gave-up") throw new AgentRunError<RunResult>(result);
       if (result.outcome === "completed" && result.responseId) {
         session?.recordCompleted(result.responseId);
       }
@@ -422,21 +399,11 @@ export class Agent {
 
   /** A stream from a poll token (no sequence number): replay the stream from its start. */
   #replay(responseId: string, options: AgentRunOptions): Run {
-    const client = this.#client;
-    const port = "responses" in client ? openAIResponsesClient(client) : client;
     const runOptions = this.#options(options);
-    const actor = createActor(createRunMachine(port), {
-      input: {
-        runId: newRunId(),
-        mode: "stream",
-        responseId,
-        ...(runOptions ? { options: runOptions } : {}),
-      },
-    });
-    const run = new Run(actor, {});
-    actor.start();
-    actor.send({ type: "run.start" });
-    return run;
+    return attachRun(
+      { client: this.#client },
+      { responseId, mode: "stream", ...(runOptions ? { options: runOptions } : {}) },
+    );
   }
 }
 
@@ -491,7 +458,7 @@ function isMessageList(
 }
 
 function finalResponse(result: RunResult, session: AgentSession | undefined): AgentResponse {
-  if (result.outcome === "gave-up") throw new AgentRunError(result);
+  if (result.outcome === "gave-up") throw new AgentRunError<RunResult>(result);
   if (result.outcome === "completed" && result.responseId) {
     session?.recordCompleted(result.responseId);
   }

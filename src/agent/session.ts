@@ -7,7 +7,7 @@
  * and a version) and comes back with {@link AgentSession.fromJSON} in another process.
  */
 import { randomBytes } from "node:crypto";
-import { BatonError } from "../errors.js";
+import { InvalidSessionError } from "../errors.js";
 
 export const AGENT_SESSION_FORMAT = "baton.agent-session";
 export const AGENT_SESSION_VERSION = 1;
@@ -23,17 +23,7 @@ export interface AgentSessionJSON {
   lastResponseId: string | null;
 }
 
-/** A session that cannot be read: not JSON, not a baton session, or from another version. */
-export class InvalidSessionError extends BatonError {
-  override readonly name = "InvalidSessionError";
-  constructor(
-    readonly reason: "malformed" | "foreign" | "unsupported-version",
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`session_${reason.replace("-", "_")}`, message, options);
-  }
-}
+export { InvalidSessionError } from "../errors.js";
 
 /** What a new session starts from (all optional). */
 export interface AgentSessionInit {

@@ -5,7 +5,8 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { rehydrateRun } from "../run.js";
+import { CliError } from "../errors.js";
+import { loadRun, rehydrateRun } from "../run/index.js";
 import { classifyClientError } from "../services/client-failure.js";
 import { openAIResponsesClient } from "../services/openai-responses-client.js";
 import {
@@ -13,11 +14,10 @@ import {
   type ResponseState,
   type ResponsesClient,
 } from "../services/responses-client.js";
-import type { FileRunStore } from "../services/stores/file-run-store.js";
+import type { FileRunStore } from "../stores/file-run-store.js";
 import { readRunMeta, updateRunMeta } from "./run-meta.js";
 import {
   boundedRequest,
-  CliError,
   type CliIo,
   CONNECTION_OPTIONS,
   type Connection,
@@ -86,7 +86,8 @@ export async function runCancelCommand(
     // As saved now: a follower elsewhere may have moved it on (or finished it) meanwhile.
     const current =
       target.kind === "stored"
-        ? ((await store.load(target.persisted.runId).catch(() => undefined)) ?? target.persisted)
+        ? ((await loadRun(store, target.persisted.runId).catch(() => undefined)) ??
+          target.persisted)
         : undefined;
     if (target.kind === "stored" && current) after = { kind: "stored", persisted: current };
     if (target.kind === "stored" && current && current.state !== "done") {

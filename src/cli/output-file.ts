@@ -24,7 +24,8 @@ import {
   readFileSync,
   writeSync,
 } from "node:fs";
-import { CliError, EXIT } from "./shared.js";
+import { CliError } from "../errors.js";
+import { EXIT } from "./shared.js";
 
 /**
  * The answer's file.

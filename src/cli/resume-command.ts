@@ -15,10 +15,11 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { encodeContinuationToken } from "../continuation-token.js";
+import { CliError } from "../errors.js";
 import type { PersistedRun } from "../persistence/envelope.js";
-import { newRunId, type RunHostOptions, rehydrateRun } from "../run.js";
+import { newRunId, type RunHostOptions, rehydrateRun } from "../run/index.js";
 import { openAIResponsesClient } from "../services/openai-responses-client.js";
-import type { FileRunStore } from "../services/stores/file-run-store.js";
+import type { FileRunStore } from "../stores/file-run-store.js";
 import { OutputFile } from "./output-file.js";
 import {
   CLI_CHECKPOINT,
@@ -30,7 +31,6 @@ import {
 } from "./run-command.js";
 import { readRunMeta, updateRunMeta, writeRunMeta } from "./run-meta.js";
 import {
-  CliError,
   type CliIo,
   CONNECTION_OPTIONS,
   type Connection,

@@ -13,17 +13,17 @@ import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { CliError } from "../errors.js";
 import type { RunResult } from "../machines/run-types.js";
 import type { CheckpointOptions } from "../persistence/checkpointer.js";
 import type { PersistedRun } from "../persistence/envelope.js";
-import { newRunId, type Run, startRun } from "../run.js";
+import type { RunStore, RunSummary } from "../persistence/run-store.js";
+import { newRunId, type Run, startRun } from "../run/index.js";
 import type { ClientFailure } from "../services/client-failure.js";
-import { FileRunStore } from "../services/stores/file-run-store.js";
-import type { RunStore, RunSummary } from "../services/stores/run-store.js";
+import { FileRunStore } from "../stores/file-run-store.js";
 import { OutputFile } from "./output-file.js";
 import { deleteRunMeta, updateRunMeta, writeRunMeta } from "./run-meta.js";
 import {
-  CliError,
   type CliIo,
   CONNECTION_OPTIONS,
   type Connection,

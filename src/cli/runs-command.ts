@@ -8,8 +8,9 @@
  */
 import { parseArgs } from "node:util";
 import { responseIdOf } from "../persistence/envelope.js";
-import type { FileRunStore } from "../services/stores/file-run-store.js";
-import { listEntries, type RunStoreEntry } from "../services/stores/run-store.js";
+import type { RunStoreEntry } from "../persistence/run-store.js";
+import { loadEntries } from "../run/index.js";
+import type { FileRunStore } from "../stores/file-run-store.js";
 import {
   type CliIo,
   describeError,
@@ -96,7 +97,7 @@ export async function runRunsCommand(
       return EXIT.ok;
     }
     store = openStore(values, io);
-    const rows = (await listEntries(store)).map(rowOf);
+    const rows = (await loadEntries(store)).map(rowOf);
     if (values.json) {
       io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       return EXIT.ok;

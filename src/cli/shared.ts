@@ -9,13 +9,16 @@ import { resolve } from "node:path";
 import OpenAI from "openai";
 import { type ContinuationToken, decodeContinuationToken } from "../continuation-token.js";
 import {
+  CliError,
   InvalidContinuationTokenError,
   InvalidSnapshotError,
   RunNotFoundError,
 } from "../errors.js";
+import { type RunStateName, topState } from "../machines/run-state.js";
 import type { RunResult } from "../machines/run-types.js";
-import { type PersistedRun, type RunStateName, topState } from "../persistence/envelope.js";
-import type { Run } from "../run.js";
+import type { PersistedRun } from "../persistence/envelope.js";
+import type { RunStore } from "../persistence/run-store.js";
+import { loadRun, type Run } from "../run/index.js";
 import {
   type ClientFailure,
   ClientFailureError,
@@ -23,8 +26,7 @@ import {
   provesNothingCreated,
 } from "../services/client-failure.js";
 import { redactSecrets } from "../services/redact.js";
-import { FileRunStore } from "../services/stores/file-run-store.js";
-import type { RunStore } from "../services/stores/run-store.js";
+import { FileRunStore } from "../stores/file-run-store.js";
 
 /** The exit codes of `baton`, documented in `baton --help` and docs/cli.md. */
 export const EXIT = {
@@ -70,15 +72,7 @@ export function processIo(io: Partial<CliIo> = {}): CliIo {
   };
 }
 
-/** An error meant for the user: one line, and the exit code it ends the command with. */
-export class CliError extends Error {
-  constructor(
-    readonly exitCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { CliError } from "../errors.js";
 
 /** The options every run command takes (parseArgs form). */
 export const CONNECTION_OPTIONS = {
@@ -728,7 +722,7 @@ export async function resolveTarget(
   if (looksLikeToken(text)) {
     const token = decodeContinuationToken(text);
     const match = (await store.list()).find((run) => run.responseId === token.responseId);
-    const persisted = match ? await store.load(match.runId) : undefined;
+    const persisted = match ? await loadRun(store, match.runId) : undefined;
     return persisted
       ? ({ kind: "stored", persisted } as const)
       : ({ kind: "token", text, token } as const);
@@ -742,14 +736,14 @@ export async function resolveTarget(
   if (text.startsWith("resp_")) {
     // A response id: fine when a run in the store follows it.
     const match = (await store.list()).find((run) => run.responseId === text);
-    const persisted = match ? await store.load(match.runId) : undefined;
+    const persisted = match ? await loadRun(store, match.runId) : undefined;
     if (persisted) return { kind: "stored", persisted } as const;
     throw new CliError(
       EXIT.usage,
       `no run in ${storeDirectoryOf(store)} follows response '${text}' (pass its bt1. token instead)`,
     );
   }
-  const persisted = await store.load(text);
+  const persisted = await loadRun(store, text);
   if (!persisted) throw new RunNotFoundError(text);
   return { kind: "stored", persisted } as const;
 }

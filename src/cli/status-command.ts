@@ -7,7 +7,7 @@ import { responseIdOf } from "../persistence/envelope.js";
 import { classifyClientError } from "../services/client-failure.js";
 import { openAIResponsesClient } from "../services/openai-responses-client.js";
 import type { ResponseState } from "../services/responses-client.js";
-import type { FileRunStore } from "../services/stores/file-run-store.js";
+import type { FileRunStore } from "../stores/file-run-store.js";
 import { readRunMeta } from "./run-meta.js";
 import {
   boundedRequest,

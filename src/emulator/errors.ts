@@ -3,34 +3,9 @@
  * the emulator answers with. Handlers throw `ApiError`; the HTTP layer turns it into a reply, so
  * the wording of every error lives here, next to its source in protocol.md.
  */
+import { ApiError } from "../errors.js";
 
-/** The body of every non-2xx JSON reply. */
-export interface ErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null };
-}
-
-/** An API error the HTTP layer sends as a JSON error envelope. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly type: string,
-    readonly param: string | null = null,
-    readonly code: string | null = null,
-    /** Extra reply headers, e.g. `retry-after`. */
-    readonly headers: Readonly<Record<string, string>> = {},
-  ) {
-    super(message);
-    this.name = "ApiError";
-  }
-
-  /** The envelope for this error. */
-  body(): ErrorBody {
-    return {
-      error: { message: this.message, type: this.type, param: this.param, code: this.code },
-    };
-  }
-}
+export { ApiError, type ApiErrorBody as ErrorBody } from "../errors.js";
 
 /** 404 for an unknown (or expired, or deleted) response id. Wording widely emulated [protocol §2.5]. */
 export function responseNotFound(id: string): ApiError {

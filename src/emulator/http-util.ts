@@ -3,18 +3,7 @@
  * headers and query strings for the request log.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-
-/** Why a body was refused while it came in. */
-export class BodyRefused extends Error {
-  constructor(
-    readonly reason: "too-large" | "overloaded",
-    /** Bytes announced (`content-length`) or received so far when it was refused. */
-    readonly bytes: number,
-  ) {
-    super(`request body refused (${reason}) at ${bytes} bytes`);
-    this.name = "BodyRefused";
-  }
-}
+import { BodyRefusedError } from "../errors.js";
 
 /** Limits on the bodies being read at one time. */
 export interface BodyLimits {
@@ -34,7 +23,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
   return new Promise((resolve, reject) => {
     const announced = Number(req.headers["content-length"] ?? Number.NaN);
     if (Number.isFinite(announced) && announced > limits.maxBytes) {
-      reject(new BodyRefused("too-large", announced));
+      reject(new BodyRefusedError("too-large", announced));
       return;
     }
     const chunks: Buffer[] = [];
@@ -55,11 +44,11 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
     };
     const onData = (chunk: Buffer): void => {
       if (received + chunk.length > limits.maxBytes) {
-        settle(new BodyRefused("too-large", received + chunk.length));
+        settle(new BodyRefusedError("too-large", received + chunk.length));
         return;
       }
       if (limits.budget.used + chunk.length > limits.budget.max) {
-        settle(new BodyRefused("overloaded", received + chunk.length));
+        settle(new BodyRefusedError("overloaded", received + chunk.length));
         return;
       }
       received += chunk.length;

@@ -3,8 +3,10 @@
  * API key, applies faults, and writes the reply (JSON, awaited JSON, or SSE through an
  * `SseWriter`). `startEmulator` wires it all together.
  */
+
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { BodyRefusedError } from "../errors.js";
 import { type ApiSettings, type Reply, ResponsesApi } from "./api.js";
 import { systemClock } from "./clock.js";
 import {
@@ -18,14 +20,7 @@ import {
   unknownRoute,
 } from "./errors.js";
 import { actionOf, type FaultAction, FaultRules, parseFaultHeader, parseScript } from "./faults.js";
-import {
-  BodyRefused,
-  queryRecord,
-  readBody,
-  recordableHeaders,
-  sendJson,
-  writeSseHead,
-} from "./http-util.js";
+import { queryRecord, readBody, recordableHeaders, sendJson, writeSseHead } from "./http-util.js";
 import { newId } from "./random.js";
 import { RequestLog } from "./request-log.js";
 import { type LogListener, SseWriter, type SseWriterOptions } from "./sse.js";
@@ -287,7 +282,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     try {
       bodyText = await readBody(req, bodyLimits);
     } catch (error) {
-      if (!(error instanceof BodyRefused)) return; // the client went away mid-body
+      if (!(error instanceof BodyRefusedError)) return; // the client went away mid-body
       refuseBody(
         req,
         res,

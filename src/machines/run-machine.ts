@@ -50,8 +50,7 @@ import {
 } from "./run-types.js";
 import { readBatch } from "./stream-batch.js";
 
-/** Bumped whenever a change of states or context would misread an older snapshot. */
-export const RUN_MACHINE_VERSION = 1;
+export { RUN_MACHINE_VERSION } from "./run-state.js";
 
 const notConfigured = (): Promise<never> =>
   Promise.reject(
@@ -332,6 +331,7 @@ export const runMachine = setup({
           enqueue.emit({
             type: "delta",
             text: text.slice(delivered),
+            chars: text.length,
             source: params.source,
           });
           enqueue.assign({ deliveredChars: text.length });
@@ -377,7 +377,13 @@ export const runMachine = setup({
         let textEnd = -1;
         const emitText = () => {
           if (textEnd < 0) return;
-          enqueue.emit({ type: "delta", text, sequenceNumber: textEnd, source: "stream" });
+          enqueue.emit({
+            type: "delta",
+            text,
+            sequenceNumber: textEnd,
+            ...(delivered !== null ? { chars: delivered } : {}),
+            source: "stream",
+          });
           text = "";
           textEnd = -1;
         };
@@ -443,7 +449,12 @@ export const runMachine = setup({
       const text = params.response.outputText;
       const delivered = context.deliveredChars;
       if (delivered !== null && text.length > delivered) {
-        enqueue.emit({ type: "delta", text: text.slice(delivered), source: "final" });
+        enqueue.emit({
+          type: "delta",
+          text: text.slice(delivered),
+          chars: text.length,
+          source: "final",
+        });
       }
       if (params.response.status !== context.status) {
         enqueue.emit({ type: "status", status: params.response.status });

@@ -245,6 +245,12 @@ export type RunEmitted =
       text: string;
       /** The last stream event the piece covers; text found by polling has none. */
       sequenceNumber?: number;
+      /**
+       * Characters (UTF-16 units) of the output text up to the end of this piece: the context's
+       * `deliveredChars` after it, the one place the text is counted. Absent when the run does
+       * not know what came before it (a stream attached by token alone).
+       */
+      chars?: number;
       source: "stream" | "poll" | "final";
     }
   | {

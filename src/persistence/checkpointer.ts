@@ -16,52 +16,10 @@
  *   (other observers, the rest of a stream batch, queued promise callbacks) in between.
  */
 import type { AnyActorRef, Subscription } from "xstate";
+import { topKey } from "../machines/run-state.js";
 import type { RunContext } from "../machines/run-types.js";
-import type { RunStore } from "../services/stores/run-store.js";
 import { type PersistedRun, toEnvelope } from "./envelope.js";
-
-/**
- * A save written but not yet in effect: `commit()` puts it in effect synchronously (a rename),
- * `abort()` drops it. What `commit()` returns, if anything, settles once the save is also
- * durable across a power loss (a directory fsync), which need not hold back the consumer.
- */
-export interface StagedSave {
-  commit(): Promise<void> | undefined;
-  abort(): void;
-}
-
-/**
- * A {@link RunStore} that can split a save in two: the slow part (writing, fsync) staged
- * asynchronously, and a synchronous commit. With one, `delivery: "after-save"` hands a batch to
- * its consumer in the same synchronous step as the commit that covers it.
- *
- * @example
- * ```ts
- * const staged = await store.stage(envelope);
- * staged.commit(); // the save is now the one `load` returns
- * print(batch); // same synchronous step: a kill lands before both or after both, but for µs
- * ```
- */
-export interface StagingRunStore extends RunStore {
-  stage(run: PersistedRun): Promise<StagedSave>;
-}
-
-/**
- * True when the store stages its saves. A subclass that overrides `save` but not `stage` (to
- * count, log or mirror its saves) is saved through its `save`: its `stage` is its parent's, and
- * would go round the override.
- */
-export function canStage(store: RunStore): store is StagingRunStore {
-  if (typeof (store as Partial<StagingRunStore>).stage !== "function") return false;
-  return ownerOf(store, "save") === ownerOf(store, "stage");
-}
-
-/** The object (the store itself or a prototype) where a method is defined. */
-function ownerOf(object: object, name: string): object | null {
-  let owner: object | null = object;
-  while (owner !== null && !Object.hasOwn(owner, name)) owner = Object.getPrototypeOf(owner);
-  return owner;
-}
+import { canStage, type RunStore } from "./run-store.js";
 
 export interface CheckpointOptions {
   /**
@@ -126,10 +84,7 @@ export class Checkpointer {
   #onSnapshot(snapshot: { value: unknown; status: string; context: RunContext }): void {
     // What forces a save: a new top-level state, a new service status, the response id. A
     // poll's own waiting ⇄ fetching cycle does not (it would be one save per poll per run).
-    const top =
-      typeof snapshot.value === "string"
-        ? snapshot.value
-        : Object.keys(snapshot.value as object)[0];
+    const top = topKey(snapshot.value);
     const key = `${snapshot.status}:${top}:${snapshot.context.status}:${snapshot.context.responseId}`;
     if (key !== this.#lastStateKey) {
       this.#lastStateKey = key;

@@ -6,7 +6,7 @@
  * with an {@link InvalidSnapshotError} that says why. The envelope holds no client object and
  * no secret: the context is plain data, and the API key lives only in the client.
  */
-import type { Snapshot } from "xstate";
+import type { AnyStateMachine, Snapshot } from "xstate";
 import { encodeContinuationToken } from "../continuation-token.js";
 import { InvalidSnapshotError } from "../errors.js";
 import {
@@ -16,26 +16,13 @@ import {
   isValidRunId,
   RUN_ID_RULE,
 } from "../input-validation.js";
-import { RUN_MACHINE_VERSION, runMachine } from "../machines/run-machine.js";
+import { RUN_MACHINE_VERSION, type RunStateName, topState } from "../machines/run-state.js";
 import type { RunContext } from "../machines/run-types.js";
 import type { ResponseStatus } from "../services/responses-client.js";
 import { failSnapshot, validateRunSnapshot } from "./snapshot-validation.js";
 
 export const ENVELOPE_FORMAT = "baton.run";
 export const ENVELOPE_VERSION = 1;
-
-/** The top-level states of the run machine, as stored for listings. */
-export const RUN_STATES = [
-  "idle",
-  "started",
-  "polling",
-  "streaming",
-  "interrupted",
-  "resumed",
-  "cancelling",
-  "done",
-] as const;
-export type RunStateName = (typeof RUN_STATES)[number];
 
 /** A run as a store keeps it. */
 export interface PersistedRun {
@@ -64,16 +51,6 @@ export interface PersistedRunSnapshot {
   [key: string]: unknown;
 }
 
-/** The top-level state name of a snapshot value (`"polling"` for `{ polling: "waiting" }`). */
-export function topState(value: unknown): RunStateName {
-  const name =
-    typeof value === "string" ? value : isRecord(value) ? Object.keys(value)[0] : undefined;
-  if (!RUN_STATES.includes(name as RunStateName)) {
-    throw new InvalidSnapshotError("corrupt", `unknown run state '${String(name)}'`);
-  }
-  return name as RunStateName;
-}
-
 /** The continuation token of a run's context, or null once it is done. */
 export function tokenOf(context: RunContext, state: RunStateName): string | null {
   if (state === "done" || context.responseId === null) return null;
@@ -97,7 +74,7 @@ export function tokenOf(context: RunContext, state: RunStateName): string | null
  */
 export function toEnvelope(persisted: Snapshot<unknown>, savedAt = Date.now()): PersistedRun {
   const { output: _output, ...snapshot } = persisted as unknown as PersistedRunSnapshot;
-  const state = snapshot.status === "done" ? "done" : topState(snapshot.value);
+  const state = topState(snapshot);
   const context = snapshot.context;
   return {
     format: ENVELOPE_FORMAT,
@@ -154,15 +131,22 @@ const ENVELOPE_KEYS = [
 /**
  * Reads an envelope from parsed JSON: checks every field of it and of the XState snapshot
  * inside (see `snapshot-validation.ts`), migrates older versions, refuses what it cannot read
- * with an {@link InvalidSnapshotError} naming the field. What it returns restores into an
- * actor without throwing. `expectedRunId` is the id the run was looked up by (a file's name).
+ * with an {@link InvalidSnapshotError} naming the field. `expectedRunId` is the id the run was
+ * looked up by (a file's name). Given the run `machine`, what it returns restores into an actor
+ * without throwing; without it (a store, which never loads the machine) the snapshot's states,
+ * history and children are checked by shape, and the host checks them against the machine
+ * before it restores (`checkRun` in `src/run/host.ts`).
  *
  * @example
  * ```ts
  * const envelope = readEnvelope(JSON.parse(text));
  * ```
  */
-export function readEnvelope(data: unknown, expectedRunId?: string): PersistedRun {
+export function readEnvelope(
+  data: unknown,
+  expectedRunId?: string,
+  machine: AnyStateMachine | null = null,
+): PersistedRun {
   const fail: Fail = failSnapshot;
   if (!isRecord(data)) {
     throw new InvalidSnapshotError("corrupt", "a persisted run must be a JSON object");
@@ -232,9 +216,9 @@ export function readEnvelope(data: unknown, expectedRunId?: string): PersistedRu
     raw = migrate(raw as PersistedRunSnapshot);
     version++;
   }
-  const snapshot = validateRunSnapshot(runMachine, raw, { savedAt, runId });
+  const snapshot = validateRunSnapshot(machine, raw, { savedAt, runId });
   const context = snapshot.context;
-  const state = snapshot.status === "done" ? "done" : topState(snapshot.value);
+  const state = topState(snapshot);
   // The envelope's copies of snapshot fields (for listings) must agree with the snapshot.
   if (envelope.state !== state) fail("state", `must be the snapshot's state '${state}'`);
   if (envelope.responseId !== context.responseId) {

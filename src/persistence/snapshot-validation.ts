@@ -20,7 +20,6 @@ import {
   checkCreateRequest,
   checkKnownKeys,
   checkPlainData,
-  checkRunOptions,
   checkString,
   type Fail,
   isRecord,
@@ -31,6 +30,8 @@ import {
   RESPONSE_ID_RULE,
   RUN_ID_RULE,
 } from "../input-validation.js";
+import { checkRunOptions } from "../machines/run-options.js";
+import { RUN_STATES } from "../machines/run-state.js";
 import { DEFAULT_RUN_OPTIONS, type RunOptions } from "../machines/run-types.js";
 import { MAX_SERVER_WAIT_MS } from "../services/client-failure.js";
 import type { PersistedRunSnapshot } from "./envelope.js";
@@ -89,6 +90,37 @@ interface MachineFacts {
 }
 
 const factsCache = new WeakMap<AnyStateMachine, MachineFacts>();
+
+/**
+ * What is known of the machine without loading it (a store reading a save): the top-level
+ * states by name. The deeper checks (substates, history, children, timers) are made again
+ * against the machine itself before a snapshot restores into an actor.
+ */
+const SHALLOW_FACTS: MachineFacts = {
+  root: {
+    id: "run",
+    key: "run",
+    type: "compound",
+    states: Object.fromEntries(
+      RUN_STATES.map((key) => [
+        key,
+        {
+          id: `run.${key}`,
+          key,
+          type: key === "done" ? "final" : "compound",
+          states: {},
+          invoke: [],
+          config: {},
+        } satisfies StateNodeLike,
+      ]),
+    ),
+    invoke: [],
+    config: {},
+  },
+  ids: new Set(),
+  historyIds: new Set(),
+  actors: new Set(),
+};
 
 function factsOf(machine: AnyStateMachine): MachineFacts {
   let facts = factsCache.get(machine);
@@ -158,6 +190,30 @@ function checkStateValue(
   }
   if (!nested && inner !== undefined) fail(`${path}.${key}`, `'${key}' has no substates`);
   if (nested) checkStateValue(child, inner, `${path}.${key}`, fail, into);
+}
+
+/**
+ * The shallow form of {@link checkStateValue}, without the machine: the value names one
+ * top-level state (by name, or as `{ name: <anything plain> }`).
+ */
+function checkTopState(
+  root: StateNodeLike,
+  value: unknown,
+  path: string,
+  fail: Fail,
+  into: StateNodeLike[],
+): void {
+  const names = Object.keys(root.states);
+  const key =
+    typeof value === "string"
+      ? value
+      : isRecord(value) && Object.keys(value).length === 1
+        ? (Object.keys(value)[0] as string)
+        : fail(path, `must name one state of 'run' (${names.join(", ")})`);
+  const child = Object.hasOwn(root.states, key) ? root.states[key] : undefined;
+  if (!child) fail(path, `'${key}' is not a state of 'run' (${names.join(", ")})`);
+  if (isRecord(value)) checkPlainData(value, path, fail);
+  into.push(child);
 }
 
 /** An epoch-ms time: finite, from 0 to `max`. */
@@ -253,19 +309,24 @@ export interface SnapshotCheckOptions {
  * of `context.result`, which older envelopes hold too; `restoreRunActor` rebuilds it). Throws an
  * {@link InvalidSnapshotError} naming the first bad field.
  *
+ * With `machine: null` (a store reading a save, which does not load the machine) the state
+ * value is checked by its top-level state only, and history and children by their shape: the
+ * host checks the snapshot against the machine again before restoring it.
+ *
  * @example
  * ```ts
  * const snapshot = validateRunSnapshot(runMachine, JSON.parse(text).snapshot);
  * ```
  */
 export function validateRunSnapshot(
-  machine: AnyStateMachine,
+  machine: AnyStateMachine | null,
   data: unknown,
   options: SnapshotCheckOptions = {},
 ): PersistedRunSnapshot {
   const fail: Fail = failSnapshot;
   const path = options.path ?? "snapshot";
-  const facts = factsOf(machine);
+  const facts = machine ? factsOf(machine) : SHALLOW_FACTS;
+  const shallow = machine === null;
   const reference = options.savedAt ?? Date.now();
   if (!isRecord(data)) fail(path, "must be an object");
   checkKnownKeys(
@@ -283,7 +344,8 @@ export function validateRunSnapshot(
 
   // Value: against the machine's state tree.
   const nodes: StateNodeLike[] = [];
-  checkStateValue(facts.root, data.value, `${path}.value`, fail, nodes);
+  if (shallow) checkTopState(facts.root, data.value, `${path}.value`, fail, nodes);
+  else checkStateValue(facts.root, data.value, `${path}.value`, fail, nodes);
   const top = nodes[0] as StateNodeLike;
   if (done !== (top.type === "final")) {
     fail(
@@ -297,10 +359,14 @@ export function validateRunSnapshot(
   if (!isRecord(history)) fail(`${path}.historyValue`, "must be an object");
   for (const [id, remembered] of Object.entries(history)) {
     const at = `${path}.historyValue.${id}`;
-    if (!facts.historyIds.has(id)) fail(at, "is not a history state of the machine");
+    if (!shallow && !facts.historyIds.has(id)) fail(at, "is not a history state of the machine");
     if (!Array.isArray(remembered)) fail(at, "must be an array of states");
     remembered.forEach((entry, i) => {
-      if (!isRecord(entry) || typeof entry.id !== "string" || !facts.ids.has(entry.id)) {
+      if (
+        !isRecord(entry) ||
+        typeof entry.id !== "string" ||
+        (!shallow && !facts.ids.has(entry.id))
+      ) {
         fail(`${at}[${i}]`, "must be { id } of a state of the machine");
       }
     });
@@ -406,12 +472,12 @@ export function validateRunSnapshot(
   for (const [id, child] of Object.entries(children)) {
     const at = `${path}.children.${id}`;
     // A done run's children are not restored, whichever state they were invoked in.
-    if (!done && !invoked.has(id) && !RESTARTABLE_CHILDREN.has(id)) {
+    if (!shallow && !done && !invoked.has(id) && !RESTARTABLE_CHILDREN.has(id)) {
       fail(at, "is not a child the state can have");
     }
     if (!isRecord(child)) fail(at, "must be an object");
     checkKnownKeys(child, ["snapshot", "src", "systemId", "syncSnapshot"], at, fail);
-    if (typeof child.src !== "string" || !facts.actors.has(child.src)) {
+    if (typeof child.src !== "string" || (!shallow && !facts.actors.has(child.src))) {
       fail(`${at}.src`, "must name an actor of the machine");
     }
     if (!isRecord(child.snapshot)) fail(`${at}.snapshot`, "must be an object");

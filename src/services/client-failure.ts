@@ -9,7 +9,7 @@
  * (the client's key, anything shaped like a key or a bearer token): a server that echoes the
  * `Authorization` header gets nothing written down.
  */
-import { BatonError } from "../errors.js";
+import { type ClientFailure, ClientFailureError, ProtocolError } from "../errors.js";
 import { keptText } from "./redact.js";
 
 /**
@@ -46,51 +46,7 @@ export function serverWait(ms: unknown): number | undefined {
   return Math.min(ms, MAX_SERVER_WAIT_MS);
 }
 
-/** What kind of failure a client call met. */
-export type ClientFailureKind =
-  /** 429: nothing was done; wait `retryAfterMs` and try again. */
-  | "rate-limited"
-  /** 5xx: the server failed; it may or may not have acted on the request. */
-  | "server"
-  /** No connection could be made: the request never reached the server. */
-  | "unreachable"
-  /** The connection broke after the request may have been sent. */
-  | "connection"
-  /**
-   * No answer within the request's own time limit (`RunOptions.requestTimeoutMs`,
-   * `createTimeoutMs`): the server may be reachable, and may have acted on the request.
-   */
-  | "timeout"
-  /** 404: the response does not exist, or has expired (about 10 minutes after creation). */
-  | "not-found"
-  /** 400 "more than 5 minutes old": the stream can no longer be replayed; poll instead. */
-  | "replay-expired"
-  /** 400: the response was not created with background and stream; poll instead. */
-  | "not-streamable"
-  /** 400 "Cannot cancel a completed response.". */
-  | "already-finished"
-  /** 401 / 403: the key is missing, wrong or not allowed. */
-  | "unauthorized"
-  /** Any other 4xx: the request itself is wrong; retrying will not help. */
-  | "rejected"
-  /** The server answered something that is not the Responses API (garbage, wrong shape). */
-  | "protocol";
-
-/**
- * A classified client failure: plain data, persisted with the run. Holds no secrets: its message
- * comes from the server or the SDK and is redacted by {@link classifyClientError}.
- */
-export interface ClientFailure {
-  kind: ClientFailureKind;
-  message: string;
-  status?: number;
-  code?: string;
-  requestId?: string;
-  /** From `retry-after-ms` or `retry-after`, when the server sent a sensible one (≤ {@link MAX_SERVER_WAIT_MS}). */
-  retryAfterMs?: number;
-  /** From `x-should-retry`, when the server sent one: its word wins, as in the SDK. */
-  shouldRetry?: boolean;
-}
+export type { ClientFailure, ClientFailureKind } from "../errors.js";
 
 /** Failure kinds after which the same call may succeed if tried again later. */
 export function isTransient(failure: ClientFailure): boolean {
@@ -123,31 +79,7 @@ export function provesNothingCreated(failure: ClientFailure): boolean {
   );
 }
 
-/** Thrown by the client port when a reply does not have the shape of the Responses API. */
-export class ProtocolError extends Error {
-  override readonly name = "ProtocolError";
-}
-
-/**
- * What the `openai` client port throws: a failure already classified and redacted, so that
- * nothing downstream (the machine, the CLI, a user's `catch`) sees the SDK's raw error, whose
- * message, headers and body may carry a key a server echoed. `code` is `client_<kind>`.
- *
- * @example
- * ```ts
- * try { await port.retrieve(id, signal) }
- * catch (err) { if (err instanceof ClientFailureError && err.failure.kind === "not-found") ... }
- * ```
- */
-export class ClientFailureError extends BatonError {
-  override readonly name = "ClientFailureError";
-  /** The HTTP status, when there was one (read by code that tells API errors by `status`). */
-  readonly status: number | undefined;
-  constructor(readonly failure: ClientFailure) {
-    super(`client_${failure.kind.replaceAll("-", "_")}`, failure.message);
-    this.status = failure.status;
-  }
-}
+export { ClientFailureError, ProtocolError } from "../errors.js";
 
 interface ErrorLike {
   status?: unknown;

@@ -7,13 +7,14 @@
 import type { Subscription } from "xstate";
 import type { Emulator } from "../emulator/index.js";
 import { createRunMachine } from "../machines/run-machine.js";
+import type { RunStateName } from "../machines/run-state.js";
 import type { RunOutcome, RunResult } from "../machines/run-types.js";
-import { type PersistedRun, type RunStateName, readEnvelope } from "../persistence/envelope.js";
+import { type PersistedRun, readEnvelope } from "../persistence/envelope.js";
 import { restoreRunActor } from "../persistence/restore.js";
-import type { Run, RunDelta } from "../run.js";
+import type { RunStore, RunSummary } from "../persistence/run-store.js";
+import type { Run, RunDelta } from "../run/index.js";
 import type { ResponseStatus, ResponsesClient } from "../services/responses-client.js";
-import { MemoryRunStore } from "../services/stores/memory-run-store.js";
-import type { RunStore, RunSummary } from "../services/stores/run-store.js";
+import { MemoryRunStore } from "../stores/memory-run-store.js";
 
 /** What a consumer received from one run (possibly across several processes or actors). */
 export interface RunRecording {
@@ -144,13 +145,9 @@ export function recordingStore(
   };
 }
 
-/** Thrown by {@link assertRunInvariants}: `violations` says what did not hold. */
-export class RunInvariantError extends Error {
-  override readonly name = "RunInvariantError";
-  constructor(readonly violations: readonly string[]) {
-    super(`run invariants violated:\n${violations.map((v) => `  - ${v}`).join("\n")}`);
-  }
-}
+import { RunInvariantError } from "../errors.js";
+
+export { RunInvariantError };
 
 /** What {@link assertRunInvariants} checks. Only `result` and `deltas` are required. */
 export interface RunInvariantInput {

@@ -18,10 +18,12 @@
  * status the response can no longer be in when the step comes (e.g. still running, after it
  * completed).
  */
+
 import OpenAI from "openai";
 import { type Actor, createActor, fromPromise, type InspectionEvent } from "xstate";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../emulator/index.js";
 import type { FaultRule, GenerationScript, RequestKind } from "../emulator/types.js";
+import { TestStepError } from "../errors.js";
 import { createRunActors } from "../machines/run-actors.js";
 import { type RunMachine, runMachine } from "../machines/run-machine.js";
 import { readEnvelope, toEnvelope } from "../persistence/envelope.js";
@@ -105,10 +107,6 @@ interface PendingDelay {
 
 /** How the response of a path generates, chosen by looking at the whole path. */
 type Pacing = "stuck" | "fast" | "hold" | "window";
-
-class StepError extends Error {
-  override readonly name = "StepError";
-}
 
 /**
  * Starts a runner (two emulators on free ports).
@@ -489,7 +487,7 @@ class PathExecution {
       const found = find();
       if (found !== undefined) return found;
       const left = deadline - Date.now();
-      if (left <= 0) throw new StepError(`timed out waiting for ${what}${this.#liveSummary()}`);
+      if (left <= 0) throw new TestStepError(`timed out waiting for ${what}${this.#liveSummary()}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(left, 50));
         this.#notify = () => {
@@ -567,7 +565,7 @@ class PathExecution {
       .map((p) => p.type)
       .filter((t) => t !== "xstate.init" && t !== "xstate.stop");
     if (unexpected.length > 0) {
-      throw new StepError(
+      throw new TestStepError(
         `the live actor processed unexpected events first: ${unexpected.join(", ")}`,
       );
     }
@@ -576,11 +574,11 @@ class PathExecution {
     const modelEdges = [...new Set(step.edges)].sort();
     if (liveEdges.join() !== modelEdges.join()) {
       const graph = machineGraph(this.#machine);
-      throw new StepError(
+      throw new TestStepError(
         `transitions differ: model took [${modelEdges.map(graph.describe).join("; ")}], live took [${liveEdges.map(graph.describe).join("; ")}]`,
       );
     }
-    if (this.#problems.length > 0) throw new StepError(this.#problems.join("; "));
+    if (this.#problems.length > 0) throw new TestStepError(this.#problems.join("; "));
   }
 
   #compare(model: RunSnapshot, live: RunSnapshot, what: string): void {
@@ -615,7 +613,7 @@ class PathExecution {
     }
     const wrong = checks.filter(([, a, b]) => a !== b);
     if (wrong.length > 0) {
-      throw new StepError(
+      throw new TestStepError(
         `after ${what}: ${wrong.map(([k, a, b]) => `${k} is ${String(b)}, the model says ${String(a)}`).join("; ")}${this.#liveSummary()}`,
       );
     }
@@ -623,7 +621,7 @@ class PathExecution {
 
   async #restore(): Promise<void> {
     const actor = this.#actor;
-    if (!actor) throw new StepError("no actor to restore");
+    if (!actor) throw new TestStepError("no actor to restore");
     // What a crash leaves: the last save, read back through the envelope.
     const saved = readEnvelope(
       JSON.parse(JSON.stringify(toEnvelope(actor.getPersistedSnapshot()))),
@@ -638,7 +636,7 @@ class PathExecution {
 
   #command(command: StreamCommand): void {
     const stream = this.#stream;
-    if (!stream) throw new StepError("no open stream to drive");
+    if (!stream) throw new TestStepError("no open stream to drive");
     stream.command(command);
   }
 
@@ -646,7 +644,7 @@ class PathExecution {
     const wanted = streamedEvent(event);
     const cursor = previous?.context.sequenceNumber ?? this.#initialCursor();
     const stream = this.#stream;
-    if (!stream) throw new StepError("no open stream to drive");
+    if (!stream) throw new TestStepError("no open stream to drive");
     if (wanted.sequenceNumber <= cursor) {
       this.#scripted.push(
         `step ${this.#stepIndex + 1}: a repeated event #${wanted.sequenceNumber}`,
@@ -717,7 +715,7 @@ class PathExecution {
       cancel: "cancel",
     };
     const method = methods[id];
-    if (!method) throw new StepError(`no realization for ${event.type}`);
+    if (!method) throw new TestStepError(`no realization for ${event.type}`);
     const call = await this.#takeCall(method);
     const label = `step ${index + 1}: ${describeEvent(event)}`;
     if (!ok) {

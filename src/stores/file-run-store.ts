@@ -18,17 +18,17 @@ import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { InvalidSnapshotError } from "../../errors.js";
-import { isValidRunId } from "../../input-validation.js";
-import type { StagedSave, StagingRunStore } from "../../persistence/checkpointer.js";
-import { type PersistedRun, readEnvelope } from "../../persistence/envelope.js";
+import { InvalidSnapshotError } from "../errors.js";
+import { isValidRunId } from "../input-validation.js";
+import { type PersistedRun, readEnvelope } from "../persistence/envelope.js";
+import type { StagedSave, StagingRunStore } from "../persistence/run-store.js";
 import {
   asError,
   type RunStoreEntry,
   type RunSummary,
   sortEntries,
   summarize,
-} from "./run-store.js";
+} from "../persistence/run-store.js";
 
 const SUFFIX = ".run.json";
 /** Saves are the owner's alone: files 0600, folders 0700 (before the umask). */

@@ -2,7 +2,7 @@
  * The store interface: where runs are persisted. Small on purpose (save, load, list, delete),
  * so that any database can back it. `MemoryRunStore` and `FileRunStore` are the embedded ones.
  */
-import type { PersistedRun } from "../../persistence/envelope.js";
+import type { PersistedRun } from "./envelope.js";
 
 /** A run as listed: the envelope without its snapshot. */
 export type RunSummary = Omit<PersistedRun, "snapshot">;
@@ -76,4 +76,47 @@ export function asError(err: unknown): Error {
 export function summarize(run: PersistedRun): RunSummary {
   const { snapshot: _snapshot, ...summary } = run;
   return summary;
+}
+
+/**
+ * A save written but not yet in effect: `commit()` puts it in effect synchronously (a rename),
+ * `abort()` drops it. What `commit()` returns, if anything, settles once the save is also
+ * durable across a power loss (a directory fsync), which need not hold back the consumer.
+ */
+export interface StagedSave {
+  commit(): Promise<void> | undefined;
+  abort(): void;
+}
+
+/**
+ * A {@link RunStore} that can split a save in two: the slow part (writing, fsync) staged
+ * asynchronously, and a synchronous commit. With one, `delivery: "after-save"` hands a batch to
+ * its consumer in the same synchronous step as the commit that covers it.
+ *
+ * @example
+ * ```ts
+ * const staged = await store.stage(envelope);
+ * staged.commit(); // the save is now the one `load` returns
+ * print(batch); // same synchronous step: a kill lands before both or after both, but for µs
+ * ```
+ */
+export interface StagingRunStore extends RunStore {
+  stage(run: PersistedRun): Promise<StagedSave>;
+}
+
+/**
+ * True when the store stages its saves. A subclass that overrides `save` but not `stage` (to
+ * count, log or mirror its saves) is saved through its `save`: its `stage` is its parent's, and
+ * would go round the override.
+ */
+export function canStage(store: RunStore): store is StagingRunStore {
+  if (typeof (store as Partial<StagingRunStore>).stage !== "function") return false;
+  return ownerOf(store, "save") === ownerOf(store, "stage");
+}
+
+/** The object (the store itself or a prototype) where a method is defined. */
+function ownerOf(object: object, name: string): object | null {
+  let owner: object | null = object;
+  while (owner !== null && !Object.hasOwn(owner, name)) owner = Object.getPrototypeOf(owner);
+  return owner;
 }

@@ -1,13 +1,14 @@
 /** An in-memory {@link RunStore}: for tests and for runs that need not outlive the process. */
-import type { StagedSave, StagingRunStore } from "../../persistence/checkpointer.js";
-import { type PersistedRun, readEnvelope } from "../../persistence/envelope.js";
+
+import { type PersistedRun, readEnvelope } from "../persistence/envelope.js";
+import type { StagedSave, StagingRunStore } from "../persistence/run-store.js";
 import {
   asError,
   type RunStoreEntry,
   type RunSummary,
   sortEntries,
   summarize,
-} from "./run-store.js";
+} from "../persistence/run-store.js";
 
 /**
  * Keeps each run as JSON text, so that what is loaded is a copy, exactly as a real store
