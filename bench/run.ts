@@ -7,7 +7,7 @@
  * over interleaved rounds (the machine is shared and noisy). The emulator always runs in a child
  * process of its own, and each polling round in a fresh worker process.
  *
- * 1. Streaming: text events per second through `startRun({ stream: true })` vs the raw SDK stream
+ * 1. Streaming: text events per second through `startRun(host, { stream: true })` vs the raw SDK stream
  *    (live from the create call; and, as a purely client-bound check, a replay of a finished
  *    response).
  * 2. Polling at scale: heap per run, event-loop delay p99 and CPU per poll, 1,000 and 10,000

@@ -44,14 +44,10 @@ export async function detachedRun(
   outputTokens: number,
   deltasBefore: number,
 ): Promise<DetachedRun> {
-  const run = startRun({
-    client,
-    model: MODEL,
-    input: "resume latency",
-    stream: true,
-    maxOutputTokens: outputTokens,
-    store,
-  });
+  const run = startRun(
+    { client, store },
+    { model: MODEL, input: "resume latency", stream: true, maxOutputTokens: outputTokens },
+  );
   await new Promise<void>((resolve) => {
     // Deltas come in pieces of several events: wait until they cover event `deltasBefore`.
     const subscription = run.on("delta", (delta) => {

@@ -304,12 +304,11 @@ function startOne(i: number): void {
 }
 
 function startBaton(i: number): Run {
-  return startRun({
-    client,
-    model: MODEL,
-    input: `poll ${i}`,
-    options: { pollIntervalMs: intervalMs },
-  });
+  return startRun(
+    { client },
+    { model: MODEL, input: `poll ${i}` },
+    { options: { pollIntervalMs: intervalMs } },
+  );
 }
 
 function createdCount(): number {

@@ -1,6 +1,6 @@
 /**
  * Streaming through baton vs the raw SDK: the same emulator stream (token delay 0, a long
- * answer), read by `startRun({ stream: true })` + `run.deltas()` or by a hand-written
+ * answer), read by `startRun(host, { stream: true })` + `run.deltas()` or by a hand-written
  * `responses.create({ background: true, stream: true })` + `for await` loop.
  */
 
@@ -210,6 +210,6 @@ export async function batonStream(
   host: { store?: RunStore; checkpoint?: Partial<CheckpointOptions> } = {},
 ): Promise<StreamPass> {
   const pass = startPass();
-  const run = startRun({ client, model: MODEL, input, stream: true, ...host });
+  const run = startRun({ client, ...host }, { model: MODEL, input, stream: true });
   return readRun(run, pass, "a baton run", textEvents);
 }

@@ -21,6 +21,16 @@ import type { RunContext } from "../machines/run-types.js";
 import { type PersistedRun, toEnvelope } from "./envelope.js";
 import { canStage, type RunStore } from "./run-store.js";
 
+/**
+ * How often a run is saved within one state (a change of state, of the service's status or of
+ * the response id is always saved at once). Given as `checkpoint` in the host; every field
+ * optional there.
+ *
+ * @example
+ * ```ts
+ * startRun({ client, store, checkpoint: { everyEvents: 100, everyMs: 50 } }, request);
+ * ```
+ */
 export interface CheckpointOptions {
   /**
    * Save after this many events within one state (default 500): stream events the cursor moved
@@ -31,6 +41,7 @@ export interface CheckpointOptions {
   everyMs: number;
 }
 
+/** The checkpoint throttle when none is given: every 500 stream events or 250 ms. */
 export const DEFAULT_CHECKPOINT_OPTIONS: CheckpointOptions = { everyEvents: 500, everyMs: 250 };
 
 /**

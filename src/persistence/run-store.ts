@@ -1,6 +1,8 @@
 /**
- * The store interface: where runs are persisted. Small on purpose (save, load, list, delete),
- * so that any database can back it. `MemoryRunStore` and `FileRunStore` are the embedded ones.
+ * The `RunStore` contract: where runs are persisted, beside the envelope it stores
+ * (`PersistedRun`, `envelope.ts`). Small on purpose (save, load, list, delete), so that any
+ * database can back it; the stores themselves live a folder over (`src/stores`: memory, file)
+ * and import this, never the run machine.
  */
 import type { PersistedRun } from "./envelope.js";
 
@@ -16,6 +18,29 @@ export type RunStoreEntry =
   | { runId: string; run: PersistedRun; error?: undefined }
   | { runId: string; run?: undefined; error: Error };
 
+/**
+ * Where runs are saved: what the checkpointer writes to as a run goes, what `rehydrateRun`
+ * and `baton resume` read from. A store keeps the last save of each run id. `load` checks what
+ * it reads (`readEnvelope`) and throws `InvalidSnapshotError` for unreadable data: it never
+ * hands back something that is not a baton run. Optional parts: `entries` (listing unreadable
+ * saves too) and `stage` ({@link StagingRunStore}: saves the checkpointer can commit in one
+ * synchronous step).
+ *
+ * @example
+ * ```ts
+ * // A store over any key-value database: four methods.
+ * class KvRunStore implements RunStore {
+ *   constructor(private kv: Map<string, string>) {}
+ *   async save(run: PersistedRun) { this.kv.set(run.runId, JSON.stringify(run)); }
+ *   async load(runId: string) {
+ *     const text = this.kv.get(runId);
+ *     return text === undefined ? undefined : readEnvelope(JSON.parse(text), runId);
+ *   }
+ *   async list() { return [...this.kv.keys()].map((id) => summarize(readEnvelope(JSON.parse(this.kv.get(id)!), id))); }
+ *   async delete(runId: string) { return this.kv.delete(runId); }
+ * }
+ * ```
+ */
 export interface RunStore {
   /** Writes a run, replacing any earlier save of the same run id. */
   save(run: PersistedRun): Promise<void>;
