@@ -70,16 +70,35 @@ export interface RunStore {
  */
 export async function listEntries(store: RunStore): Promise<RunStoreEntry[]> {
   if (store.entries) return store.entries();
+  return loadAll(
+    (await store.list()).map((summary) => summary.runId),
+    (runId) => store.load(runId),
+  );
+}
+
+/**
+ * Loads every key with `load`, each into an entry (its run, or its read error), ordered as
+ * `entries()` lists them: what a store's `entries()` is made of.
+ *
+ * @example
+ * ```ts
+ * async entries() { return loadAll([...this.keys()], (runId) => this.load(runId)); }
+ * ```
+ */
+export async function loadAll(
+  runIds: Iterable<string>,
+  load: (runId: string) => Promise<PersistedRun | undefined>,
+): Promise<RunStoreEntry[]> {
   const entries: RunStoreEntry[] = [];
-  for (const summary of await store.list()) {
+  for (const runId of runIds) {
     try {
-      const run = await store.load(summary.runId);
-      if (run) entries.push({ runId: summary.runId, run });
+      const run = await load(runId);
+      if (run) entries.push({ runId, run });
     } catch (err) {
-      entries.push({ runId: summary.runId, error: asError(err) });
+      entries.push({ runId, error: asError(err) });
     }
   }
-  return entries;
+  return sortEntries(entries);
 }
 
 /** Orders entries as `entries()` lists them: readable newest first, then unreadable by key. */

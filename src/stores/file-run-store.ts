@@ -21,12 +21,12 @@ import { join } from "node:path";
 import { InvalidSnapshotError } from "../errors.js";
 import { isValidRunId } from "../input-validation.js";
 import { type PersistedRun, readEnvelope } from "../persistence/envelope.js";
-import type { StagedSave, StagingRunStore } from "../persistence/run-store.js";
 import {
-  asError,
+  loadAll,
   type RunStoreEntry,
   type RunSummary,
-  sortEntries,
+  type StagedSave,
+  type StagingRunStore,
   summarize,
 } from "../persistence/run-store.js";
 
@@ -219,18 +219,10 @@ export class FileRunStore implements StagingRunStore {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw err;
     }
-    const entries: RunStoreEntry[] = [];
-    for (const name of names) {
-      if (!name.endsWith(SUFFIX)) continue;
-      const runId = name.slice(0, -SUFFIX.length);
-      try {
-        const run = await this.load(runId);
-        if (run) entries.push({ runId, run });
-      } catch (err) {
-        entries.push({ runId, error: asError(err) });
-      }
-    }
-    return sortEntries(entries);
+    const runIds = names
+      .filter((name) => name.endsWith(SUFFIX))
+      .map((name) => name.slice(0, -SUFFIX.length));
+    return loadAll(runIds, (runId) => this.load(runId));
   }
 
   async delete(runId: string): Promise<boolean> {

@@ -1,12 +1,12 @@
 /** An in-memory {@link RunStore}: for tests and for runs that need not outlive the process. */
 
 import { type PersistedRun, readEnvelope } from "../persistence/envelope.js";
-import type { StagedSave, StagingRunStore } from "../persistence/run-store.js";
 import {
-  asError,
+  loadAll,
   type RunStoreEntry,
   type RunSummary,
-  sortEntries,
+  type StagedSave,
+  type StagingRunStore,
   summarize,
 } from "../persistence/run-store.js";
 
@@ -49,16 +49,7 @@ export class MemoryRunStore implements StagingRunStore {
   }
 
   async entries(): Promise<RunStoreEntry[]> {
-    const entries: RunStoreEntry[] = [];
-    for (const runId of this.#runs.keys()) {
-      try {
-        const run = await this.load(runId);
-        if (run) entries.push({ runId, run });
-      } catch (err) {
-        entries.push({ runId, error: asError(err) });
-      }
-    }
-    return sortEntries(entries);
+    return loadAll([...this.#runs.keys()], (runId) => this.load(runId));
   }
 
   async delete(runId: string): Promise<boolean> {
