@@ -65,6 +65,7 @@ export {
   loadRun,
   type NewRunOptions,
   newRunId,
+  prepareRun,
   type RehydrateSource,
   Run,
   type RunDelta,

@@ -137,15 +137,33 @@ export function startRun(
     request === undefined
       ? splitStartOptions(hostOrOptions as StartRunOptions)
       : [hostOrOptions, request, run];
-  const { stream, ...createRequest } = req;
+  const prepared = prepareRun(host, req, settings);
+  prepared.start();
+  return prepared;
+}
+
+/**
+ * A run made ready but not started: its actor waits in `idle` (saved there, with its request,
+ * when the host has a store) until `run.start()`. Nothing is sent to the server before that, and
+ * `run.cancel()` ends it without a create. What an admission queue holds.
+ *
+ * @example
+ * ```ts
+ * const run = prepareRun({ client, store }, { model: "o3", input: "later" });
+ * run.state; // "idle"
+ * run.start(); // now it creates
+ * ```
+ */
+export function prepareRun(host: RunHost, request: RunRequest, run: NewRunOptions = {}): Run {
+  const { stream, ...createRequest } = request;
   const input: RunInput = {
-    runId: settings.runId ?? newRunId(),
+    runId: run.runId ?? newRunId(),
     mode: stream ? "stream" : "poll",
     request: createRequest,
-    ...(settings.options ? { options: settings.options } : {}),
+    ...(run.options ? { options: run.options } : {}),
   };
   validateStartInput(input); // before the create: a run that cannot be saved is never billed
-  return launch(machineFor(host.client), input, host);
+  return create(machineFor(host.client), input, host);
 }
 
 /** The deprecated one-object form, split into host, request and run settings. */
@@ -196,14 +214,16 @@ export function attachRun(host: RunHost, target: AttachTarget): Run {
     ...(target.sequenceNumber !== undefined ? { sequenceNumber: target.sequenceNumber } : {}),
     ...(target.options ? { options: target.options } : {}),
   };
-  return launch(machineFor(host.client), input, host);
+  const run = create(machineFor(host.client), input, host);
+  run.start();
+  return run;
 }
 
-function launch(machine: RunMachine, input: RunInput, host: RunHostOptions): Run {
+/** A run's actor, started in `idle` (its checkpointer too): `run.start()` sets it going. */
+function create(machine: RunMachine, input: RunInput, host: RunHostOptions): Run {
   const actor = createActor(machine, { input, ...(host.inspect ? { inspect: host.inspect } : {}) });
   const run = new Run(actor, host);
   actor.start();
-  actor.send({ type: "run.start" });
   return run;
 }
 

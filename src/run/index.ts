@@ -11,6 +11,7 @@ export {
   machineFor,
   type NewRunOptions,
   newRunId,
+  prepareRun,
   type RehydrateSource,
   type RunHost,
   type RunRequest,

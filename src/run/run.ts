@@ -178,6 +178,14 @@ export class Run {
     return this.#flushedResult;
   }
 
+  /**
+   * Starts a run made by `prepareRun` (in `idle`): the create call goes out. A no-op once the
+   * run has started.
+   */
+  start(): void {
+    this.actor.send({ type: "run.start" });
+  }
+
   /** Cancels the response on the server (idempotent) and resolves with the final result. */
   cancel(): Promise<RunResult> {
     this.actor.send({ type: "run.cancel" });

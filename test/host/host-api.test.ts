@@ -17,6 +17,7 @@ import {
   loadEntries,
   loadRun,
   MemoryRunStore,
+  prepareRun,
   readEnvelope,
   rehydrateRun,
   startRun,
@@ -94,6 +95,39 @@ describe("startRun(host, request, run)", () => {
       /runId/,
     );
     expect(() => startRun({ client, model: "o3", input: "x", runId: "../x" })).toThrow(/runId/);
+    expect(emulator.countCreates()).toBe(before);
+  });
+});
+
+describe("prepareRun", () => {
+  it("waits in idle, saved with its request, and creates only once started (once)", async () => {
+    const store = new MemoryRunStore();
+    const client = clientFor(emulator);
+    const before = emulator.countCreates();
+    const run = prepareRun({ client, store }, { model: "o3", input: "later", stream: true });
+    expect(run.state).toBe("idle");
+    await run.flush();
+    const saved = await store.load(run.id);
+    expect(saved?.state).toBe("idle");
+    expect(saved?.snapshot.context.request?.input).toBe("later");
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(emulator.countCreates()).toBe(before);
+    run.start();
+    run.start(); // a second start is nothing
+    const result = await run.result();
+    expect(result.outcome).toBe("completed");
+    expect(emulator.countCreates()).toBe(before + 1);
+  });
+
+  it("a prepared run cancelled before its start ends without a create", async () => {
+    const client = clientFor(emulator);
+    const before = emulator.countCreates();
+    const run = prepareRun({ client }, { model: "o3", input: "never" });
+    const result = await run.cancel();
+    expect(result.outcome).toBe("cancelled");
+    expect(result.responseId).toBeUndefined();
+    run.start();
+    await new Promise((resolve) => setTimeout(resolve, 30));
     expect(emulator.countCreates()).toBe(before);
   });
 });
