@@ -44,7 +44,6 @@ export {
   responseIdOf,
   toEnvelope,
 } from "./persistence/envelope.js";
-export { restoreRunActor } from "./persistence/restore.js";
 export {
   canStage,
   listEntries,
@@ -77,6 +76,7 @@ export {
   type StartRunOptions,
   startRun,
 } from "./run/index.js";
+export { restoreRunActor } from "./run/restore.js";
 export {
   type ClientFailure,
   ClientFailureError,

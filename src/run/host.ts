@@ -14,7 +14,6 @@ import { createRunMachine, type RunMachine, runMachine } from "../machines/run-m
 import { validateStartInput } from "../machines/run-options.js";
 import type { RunInput, RunMode, RunOptions } from "../machines/run-types.js";
 import type { PersistedRun } from "../persistence/envelope.js";
-import { restoreRunActor } from "../persistence/restore.js";
 import {
   asError,
   listEntries,
@@ -28,6 +27,7 @@ import {
 } from "../services/openai-responses-client.js";
 import type { CreateRequest, ResponsesClient } from "../services/responses-client.js";
 import { applyCursor, type ConsumerCursor } from "./consumer-cursor.js";
+import { restoreRunActor } from "./restore.js";
 import { Run, type RunHostOptions } from "./run.js";
 
 /** An `openai` client instance, or any implementation of baton's client port. */

@@ -10,9 +10,9 @@ import { createRunMachine } from "../machines/run-machine.js";
 import type { RunStateName } from "../machines/run-state.js";
 import type { RunOutcome, RunResult } from "../machines/run-types.js";
 import { type PersistedRun, readEnvelope } from "../persistence/envelope.js";
-import { restoreRunActor } from "../persistence/restore.js";
 import type { RunStore, RunSummary } from "../persistence/run-store.js";
 import type { Run, RunDelta } from "../run/index.js";
+import { restoreRunActor } from "../run/restore.js";
 import type { ResponseStatus, ResponsesClient } from "../services/responses-client.js";
 import { MemoryRunStore } from "../stores/memory-run-store.js";
 

@@ -27,7 +27,7 @@ import { TestStepError } from "../errors.js";
 import { createRunActors } from "../machines/run-actors.js";
 import { type RunMachine, runMachine } from "../machines/run-machine.js";
 import { readEnvelope, toEnvelope } from "../persistence/envelope.js";
-import { restoreRunActor } from "../persistence/restore.js";
+import { restoreRunActor } from "../run/restore.js";
 import { type ClientFailure, classifyClientError } from "../services/client-failure.js";
 import { openAIResponsesClient } from "../services/openai-responses-client.js";
 import {

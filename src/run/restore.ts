@@ -20,8 +20,8 @@ import {
 } from "xstate";
 import { InvalidSnapshotError } from "../errors.js";
 import type { RunMachine } from "../machines/run-machine.js";
-import type { PersistedRunSnapshot } from "./envelope.js";
-import { RESTARTABLE_CHILDREN, validateRunSnapshot } from "./snapshot-validation.js";
+import type { PersistedRunSnapshot } from "../persistence/envelope.js";
+import { RESTARTABLE_CHILDREN, validateRunSnapshot } from "../persistence/snapshot-validation.js";
 
 /**
  * Throws an {@link InvalidSnapshotError} naming the field for a snapshot that cannot restore.
