@@ -19,7 +19,10 @@ import {
 import { RUN_MACHINE_VERSION, type RunStateName, topState } from "../machines/run-state.js";
 import type { RunContext } from "../machines/run-types.js";
 import type { ResponseStatus } from "../services/responses-client.js";
+import type { PersistedRunSnapshot } from "./persisted-snapshot.js";
 import { failSnapshot, validateRunSnapshot } from "./snapshot-validation.js";
+
+export type { PersistedRunSnapshot } from "./persisted-snapshot.js";
 
 export const ENVELOPE_FORMAT = "baton.run";
 export const ENVELOPE_VERSION = 1;
@@ -40,15 +43,6 @@ export interface PersistedRun {
   token: string | null;
   /** XState's persisted snapshot of the run actor. */
   snapshot: PersistedRunSnapshot;
-}
-
-/** The part of XState's persisted snapshot baton reads. */
-export interface PersistedRunSnapshot {
-  status: string;
-  value: unknown;
-  context: RunContext;
-  children: Record<string, unknown>;
-  [key: string]: unknown;
 }
 
 /** The continuation token of a run's context, or null once it is done. */

@@ -34,7 +34,7 @@ import { checkRunOptions } from "../machines/run-options.js";
 import { RUN_STATES } from "../machines/run-state.js";
 import { DEFAULT_RUN_OPTIONS, type RunOptions } from "../machines/run-types.js";
 import { MAX_SERVER_WAIT_MS } from "../services/client-failure.js";
-import type { PersistedRunSnapshot } from "./envelope.js";
+import type { PersistedRunSnapshot } from "./persisted-snapshot.js";
 
 /** A `fail` that throws {@link InvalidSnapshotError} (`corrupt`) naming the field. */
 export const failSnapshot: Fail = (path, problem) => {
