@@ -2,7 +2,7 @@
 import { afterEach, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/index.js";
 import { MemoryRunStore, startRun } from "../../src/index.js";
-import { clientFor, emulatorFor, FAST, SECRET_KEY } from "../support/run-harness.js";
+import { emulatorFor, FAST, SECRET_KEY, startStreamedRun } from "../support/run-harness.js";
 
 let emulator: Emulator;
 afterEach(async () => {
@@ -27,13 +27,8 @@ it("keeps the API key out of snapshots, tokens, stores and inspection events", a
   emulator.faults.add({ on: "create-stream", drop: { afterEvents: 6 } });
   const inspected: unknown[] = [];
   const store = new MemoryRunStore();
-  const run = startRun({
-    client: clientFor(emulator),
-    model: "o3",
-    input: "x",
-    stream: true,
+  const run = startStreamedRun(emulator, {
     store,
-    options: FAST,
     inspect: (event) =>
       inspected.push({
         type: event.type,
