@@ -284,13 +284,8 @@ describe("watchdogs", () => {
         on: stream ? "create-stream" : "create",
         script: { stuckQueued: true },
       });
-      const result = await startRun({
-        client: clientFor(emulator),
-        model: "o3",
-        input: "x",
-        stream,
-        options: { ...FAST, queuedTimeoutMs: 150 },
-      }).result();
+      const start = stream ? startStreamedRun : startPolledRun;
+      const result = await start(emulator, {}, { options: { queuedTimeoutMs: 150 } }).result();
       expect(result.outcome).toBe("cancelled");
       expect(result.cancelledBy).toBe("stuck-queued");
     });

@@ -102,8 +102,8 @@ describe("options", () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
     const client = clientFor(emulator);
     const store = new MemoryRunStore();
-    const plain = startRun({ client, model: "o3", input: "x", options: FAST });
-    const saved = startRun({ client, model: "o3", input: "x", options: FAST, store });
+    const plain = startPolledRun(emulator, { client });
+    const saved = startPolledRun(emulator, { client, store });
     for (const run of [plain, saved]) {
       const first = run.result();
       expect(run.result()).toBe(first);
