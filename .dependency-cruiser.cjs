@@ -51,7 +51,7 @@ const FLOORS = [
   { name: "entry", path: ["^src/index\\.ts$"] },
 ];
 
-/** Everything in src that is on no floor: caught by the `src-*-off-the-floors` rules, so a new folder is placed. */
+/** What is on a floor; a module of src elsewhere is caught by the `*-off-the-floors` rules. */
 const ON_A_FLOOR = FLOORS.flatMap((floor) => floor.path);
 
 const upwardRules = FLOORS.slice(0, -1).map((floor, index) => ({

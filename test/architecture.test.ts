@@ -41,27 +41,91 @@ async function violations(baseDir: string): Promise<{ found: Violation[]; result
  * too), the CLI and the test kit start the emulator, stores implement persistence, persistence
  * reads the machine's pure data, the entry imports everything.
  */
-const ALLOWED: Record<string, string> = {
-  "src/errors.ts": `import { EventEmitter } from "node:events";\nexport class BatonError extends Error {}\nexport const bus = new EventEmitter();`,
-  "src/continuation-token.ts": `import { BatonError } from "./errors.js";\nexport const token = (s: string) => { if (!s) throw new BatonError(); return s; };`,
-  "src/async-queue.ts": `export class AsyncQueue {}`,
-  "src/input-validation.ts": `import type { BatonError } from "./errors.js";\nexport type Fail = (e: BatonError) => never;`,
-  "src/sse/reader.ts": `import { AsyncQueue } from "../async-queue.js";\nexport const reader = new AsyncQueue();`,
-  "src/emulator/server.ts": `import { reader } from "../sse/reader.js";\nimport { token } from "../continuation-token.js";\nexport const server = { reader, token };`,
-  "src/services/client.ts": `import { reader } from "../sse/reader.js";\nexport interface Client { reader: typeof reader }`,
-  "src/machines/run-state.ts": `export const RUN_STATES = ["idle", "done"] as const;`,
-  "src/machines/run-types.ts": `import type { Client } from "../services/client.js";\nexport interface RunContext { client: Client }`,
-  "src/machines/run-options.ts": `import type { RunContext } from "./run-types.js";\nexport const check = (c: RunContext) => c;`,
-  "src/machines/run-actors.ts": `import type { Client } from "../services/client.js";\nexport const actors = (c: Client) => c;`,
-  "src/machines/run-machine.ts": `import { actors } from "./run-actors.js";\nimport { RUN_STATES } from "./run-state.js";\nexport const machine = { actors, RUN_STATES };`,
-  "src/persistence/envelope.ts": `import { RUN_STATES } from "../machines/run-state.js";\nimport type { RunContext } from "../machines/run-types.js";\nimport { check } from "../machines/run-options.js";\nexport const envelope = (c: RunContext) => [RUN_STATES, check(c)];`,
-  "src/stores/memory-run-store.ts": `import { envelope } from "../persistence/envelope.js";\nexport const store = { envelope };`,
-  "src/run/host.ts": `import { machine } from "../machines/run-machine.js";\nimport { store } from "../stores/memory-run-store.js";\nexport const host = { machine, store };`,
-  "src/orchestrator/pool.ts": `import { host } from "../run/host.js";\nexport const pool = [host];`,
-  "src/cli/main.ts": `import { host } from "../run/host.js";\nimport { server } from "../emulator/server.js";\nexport const main = { host, server };`,
-  "src/testing/emulator.ts": `import { server } from "../emulator/server.js";\nexport const testEmulator = server;`,
-  "src/agent/agent.ts": `import { pool } from "../orchestrator/pool.js";\nexport const agent = pool;`,
-  "src/index.ts": `export * from "./run/host.js";\nexport * from "./agent/agent.js";\nexport * from "./testing/emulator.js";\nexport * from "./cli/main.js";\nexport * from "./persistence/envelope.js";`,
+const ALLOWED: Record<string, string[]> = {
+  "src/errors.ts": [
+    'import { EventEmitter } from "node:events";',
+    "export class BatonError extends Error {}",
+    "export const bus = new EventEmitter();",
+  ],
+  "src/continuation-token.ts": [
+    'import { BatonError } from "./errors.js";',
+    "export const token = (s: string) => { if (!s) throw new BatonError(); return s; };",
+  ],
+  "src/async-queue.ts": ["export class AsyncQueue {}"],
+  "src/input-validation.ts": [
+    'import type { BatonError } from "./errors.js";',
+    "export type Fail = (e: BatonError) => never;",
+  ],
+  "src/sse/reader.ts": [
+    'import { AsyncQueue } from "../async-queue.js";',
+    "export const reader = new AsyncQueue();",
+  ],
+  "src/emulator/server.ts": [
+    'import { reader } from "../sse/reader.js";',
+    'import { token } from "../continuation-token.js";',
+    "export const server = { reader, token };",
+  ],
+  "src/services/client.ts": [
+    'import { reader } from "../sse/reader.js";',
+    "export interface Client { reader: typeof reader }",
+  ],
+  "src/machines/run-state.ts": ['export const RUN_STATES = ["idle", "done"] as const;'],
+  "src/machines/run-types.ts": [
+    'import type { Client } from "../services/client.js";',
+    "export interface RunContext { client: Client }",
+  ],
+  "src/machines/run-options.ts": [
+    'import type { RunContext } from "./run-types.js";',
+    "export const check = (c: RunContext) => c;",
+  ],
+  "src/machines/run-actors.ts": [
+    'import type { Client } from "../services/client.js";',
+    "export const actors = (c: Client) => c;",
+  ],
+  "src/machines/run-machine.ts": [
+    'import { actors } from "./run-actors.js";',
+    'import { RUN_STATES } from "./run-state.js";',
+    "export const machine = { actors, RUN_STATES };",
+  ],
+  "src/persistence/envelope.ts": [
+    'import { RUN_STATES } from "../machines/run-state.js";',
+    'import type { RunContext } from "../machines/run-types.js";',
+    'import { check } from "../machines/run-options.js";',
+    "export const envelope = (c: RunContext) => [RUN_STATES, check(c)];",
+  ],
+  "src/stores/memory-run-store.ts": [
+    'import { envelope } from "../persistence/envelope.js";',
+    "export const store = { envelope };",
+  ],
+  "src/run/host.ts": [
+    'import { machine } from "../machines/run-machine.js";',
+    'import { store } from "../stores/memory-run-store.js";',
+    "export const host = { machine, store };",
+  ],
+  "src/orchestrator/pool.ts": [
+    'import { host } from "../run/host.js";',
+    "export const pool = [host];",
+  ],
+  "src/cli/main.ts": [
+    'import { host } from "../run/host.js";',
+    'import { server } from "../emulator/server.js";',
+    "export const main = { host, server };",
+  ],
+  "src/testing/emulator.ts": [
+    'import { server } from "../emulator/server.js";',
+    "export const testEmulator = server;",
+  ],
+  "src/agent/agent.ts": [
+    'import { pool } from "../orchestrator/pool.js";',
+    "export const agent = pool;",
+  ],
+  "src/index.ts": [
+    'export * from "./run/host.js";',
+    'export * from "./agent/agent.js";',
+    'export * from "./testing/emulator.js";',
+    'export * from "./cli/main.js";',
+    'export * from "./persistence/envelope.js";',
+  ],
 };
 
 const roots: string[] = [];
@@ -69,23 +133,23 @@ afterAll(() => {
   for (const root of roots) rmSync(root, { recursive: true, force: true });
 });
 
-/** Writes the allowed tree plus `changes` (a file's new text) into a fresh directory. */
-function tree(changes: Record<string, string> = {}): string {
+/** Writes the allowed tree plus ['changes'] (a file's new text) into a fresh directory. */
+function tree(changes: Record<string, string[]> = {}): string {
   const root = mkdtempSync(join(tmpdir(), "baton-architecture-"));
   roots.push(root);
   writeFileSync(join(root, "tsconfig.json"), readFileSync(join(ROOT, "tsconfig.json")));
-  for (const [file, text] of Object.entries({ ...ALLOWED, ...changes })) {
+  for (const [file, lines] of Object.entries({ ...ALLOWED, ...changes })) {
     mkdirSync(dirname(join(root, file)), { recursive: true });
-    writeFileSync(join(root, file), `${text}\n`);
+    writeFileSync(join(root, file), `${lines.join("\n")}\n`);
   }
   return root;
 }
 
 describe("the import rules (.dependency-cruiser.cjs)", () => {
-  it("allow every import that points down, the emulator from any floor above it, stores → persistence", async () => {
+  it("allow every downward import (stores → persistence, the emulator from above)", async () => {
     const { found, result } = await violations(tree());
     expect(found).toEqual([]);
-    // Not vacuous: every fixture module was read and its relative `.js` imports resolved to `.ts`.
+    // Not vacuous: every fixture module was read, its relative `.js` imports resolved to `.ts`.
     expect(result.summary.totalCruised).toBe(Object.keys(ALLOWED).length + 1 /* node:events */);
     expect(
       result.modules
@@ -94,46 +158,62 @@ describe("the import rules (.dependency-cruiser.cjs)", () => {
     ).toEqual(expect.arrayContaining(["src/run/host.ts", "src/emulator/server.ts"]));
   });
 
-  const cases: { name: string; changes: Record<string, string>; expected: Violation[] }[] = [
+  const cases: { name: string; changes: Record<string, string[]>; expected: Violation[] }[] = [
     {
       name: "ground imports up (into the wire)",
       changes: {
-        "src/sse/bad.ts": `import type { Client } from "../services/client.js";\nexport type C = Client;`,
+        "src/sse/bad.ts": [
+          'import type { Client } from "../services/client.js";',
+          "export type C = Client;",
+        ],
       },
       expected: [["ground-imports-up", "src/sse/bad.ts", "src/services/client.ts"]],
     },
     {
       name: "ground imports up (a type-only import counts)",
       changes: {
-        "src/input-validation.ts": `import type { BatonError } from "./errors.js";\nimport type { RUN_STATES } from "./machines/run-state.js";\nexport type Fail = (e: BatonError, s: typeof RUN_STATES) => never;`,
+        "src/input-validation.ts": [
+          'import type { BatonError } from "./errors.js";',
+          'import type { RUN_STATES } from "./machines/run-state.js";',
+          "export type Fail = (e: BatonError, s: typeof RUN_STATES) => never;",
+        ],
       },
       expected: [["ground-imports-up", "src/input-validation.ts", "src/machines/run-state.ts"]],
     },
     {
       name: "the emulator imports the wire (it is a leaf on ground)",
       changes: {
-        "src/emulator/bad.ts": `import type { Client } from "../services/client.js";\nexport type C = Client;`,
+        "src/emulator/bad.ts": [
+          'import type { Client } from "../services/client.js";',
+          "export type C = Client;",
+        ],
       },
       expected: [["emulator-imports-up", "src/emulator/bad.ts", "src/services/client.ts"]],
     },
     {
       name: "the wire imports the machine",
       changes: {
-        "src/services/bad.ts": `import type { RunContext } from "../machines/run-types.js";\nexport type C = RunContext;`,
+        "src/services/bad.ts": [
+          'import type { RunContext } from "../machines/run-types.js";',
+          "export type C = RunContext;",
+        ],
       },
       expected: [["wire-imports-up", "src/services/bad.ts", "src/machines/run-types.ts"]],
     },
     {
       name: "the machine imports persistence",
       changes: {
-        "src/machines/bad.ts": `import { envelope } from "../persistence/envelope.js";\nexport const e = envelope;`,
+        "src/machines/bad.ts": [
+          'import { envelope } from "../persistence/envelope.js";',
+          "export const e = envelope;",
+        ],
       },
       expected: [["machine-imports-up", "src/machines/bad.ts", "src/persistence/envelope.ts"]],
     },
     {
       name: "a store imports the host",
       changes: {
-        "src/stores/bad.ts": `import { host } from "../run/host.js";\nexport const h = host;`,
+        "src/stores/bad.ts": ['import { host } from "../run/host.js";', "export const h = host;"],
       },
       expected: [
         ["persistence-imports-up", "src/stores/bad.ts", "src/run/host.ts"],
@@ -144,42 +224,51 @@ describe("the import rules (.dependency-cruiser.cjs)", () => {
     {
       name: "the host imports a surface",
       changes: {
-        "src/run/bad.ts": `import { main } from "../cli/main.js";\nexport const m = main;`,
+        "src/run/bad.ts": ['import { main } from "../cli/main.js";', "export const m = main;"],
       },
       expected: [["host-imports-up", "src/run/bad.ts", "src/cli/main.ts"]],
     },
     {
       name: "the orchestrator imports a surface",
       changes: {
-        "src/orchestrator/bad.ts": `import { agent } from "../agent/agent.js";\nexport const a = agent;`,
+        "src/orchestrator/bad.ts": [
+          'import { agent } from "../agent/agent.js";',
+          "export const a = agent;",
+        ],
       },
       expected: [["orchestrator-imports-up", "src/orchestrator/bad.ts", "src/agent/agent.ts"]],
     },
     {
       name: "a surface imports the package entry",
       changes: {
-        "src/agent/bad.ts": `import { host } from "../index.js";\nexport const h = host;`,
+        "src/agent/bad.ts": ['import { host } from "../index.js";', "export const h = host;"],
       },
       expected: [["surfaces-imports-up", "src/agent/bad.ts", "src/index.ts"]],
     },
     {
       name: "the CLI imports the agent facade (surfaces stand apart)",
       changes: {
-        "src/cli/bad.ts": `import { agent } from "../agent/agent.js";\nexport const a = agent;`,
+        "src/cli/bad.ts": ['import { agent } from "../agent/agent.js";', "export const a = agent;"],
       },
       expected: [["surfaces-import-each-other", "src/cli/bad.ts", "src/agent/agent.ts"]],
     },
     {
       name: "the test kit imports the CLI (surfaces stand apart)",
       changes: {
-        "src/testing/bad.ts": `import type { main } from "../cli/main.js";\nexport type M = typeof main;`,
+        "src/testing/bad.ts": [
+          'import type { main } from "../cli/main.js";',
+          "export type M = typeof main;",
+        ],
       },
       expected: [["surfaces-import-each-other", "src/testing/bad.ts", "src/cli/main.ts"]],
     },
     {
       name: "persistence imports a store",
       changes: {
-        "src/persistence/bad.ts": `import { store } from "../stores/memory-run-store.js";\nexport const s = store;`,
+        "src/persistence/bad.ts": [
+          'import { store } from "../stores/memory-run-store.js";',
+          "export const s = store;",
+        ],
       },
       expected: [
         ["persistence-imports-stores", "src/persistence/bad.ts", "src/stores/memory-run-store.ts"],
@@ -188,7 +277,10 @@ describe("the import rules (.dependency-cruiser.cjs)", () => {
     {
       name: "persistence imports the machine (type-only)",
       changes: {
-        "src/persistence/bad.ts": `import type { machine } from "../machines/run-machine.js";\nexport type M = typeof machine;`,
+        "src/persistence/bad.ts": [
+          'import type { machine } from "../machines/run-machine.js";',
+          "export type M = typeof machine;",
+        ],
       },
       expected: [
         [
@@ -203,7 +295,11 @@ describe("the import rules (.dependency-cruiser.cjs)", () => {
     {
       name: "persistence reaches the actors through the machine's pure types",
       changes: {
-        "src/machines/run-types.ts": `import type { Client } from "../services/client.js";\nimport type { actors } from "./run-actors.js";\nexport interface RunContext { client: Client; actors: typeof actors }`,
+        "src/machines/run-types.ts": [
+          'import type { Client } from "../services/client.js";',
+          'import type { actors } from "./run-actors.js";',
+          "export interface RunContext { client: Client; actors: typeof actors }",
+        ],
       },
       expected: [
         [
@@ -221,8 +317,8 @@ describe("the import rules (.dependency-cruiser.cjs)", () => {
     {
       name: "two modules of one floor import each other",
       changes: {
-        "src/run/a.ts": `import type { B } from "./b.js";\nexport interface A { b?: B }`,
-        "src/run/b.ts": `import type { A } from "./a.js";\nexport interface B { a?: A }`,
+        "src/run/a.ts": ['import type { B } from "./b.js";', "export interface A { b?: B }"],
+        "src/run/b.ts": ['import type { A } from "./a.js";', "export interface B { a?: A }"],
       },
       // A cycle is reported once, at the module the cruise met first.
       expected: [["no-circular", "src/run/a.ts", "src/run/b.ts"]],
@@ -230,8 +326,11 @@ describe("the import rules (.dependency-cruiser.cjs)", () => {
     {
       name: "a folder on no floor",
       changes: {
-        "src/util/x.ts": `import { BatonError } from "../errors.js";\nexport const x = BatonError;`,
-        "src/run/uses-util.ts": `import { x } from "../util/x.js";\nexport const y = x;`,
+        "src/util/x.ts": [
+          'import { BatonError } from "../errors.js";',
+          "export const x = BatonError;",
+        ],
+        "src/run/uses-util.ts": ['import { x } from "../util/x.js";', "export const y = x;"],
       },
       expected: [
         ["src-imports-off-the-floors", "src/run/uses-util.ts", "src/util/x.ts"],
@@ -240,7 +339,7 @@ describe("the import rules (.dependency-cruiser.cjs)", () => {
     },
     {
       name: "an import that does not resolve",
-      changes: { "src/run/bad.ts": `export { gone } from "./missing.js";` },
+      changes: { "src/run/bad.ts": ['export { gone } from "./missing.js";'] },
       expected: [["src-imports-unresolvable", "src/run/bad.ts", "./missing.js"]],
     },
   ];

@@ -46,7 +46,7 @@ export interface TestHost extends RunHostOptions {
 export interface TestRun {
   /** Create fields over {@link REQUEST} (`input`, `maxOutputTokens`, ...). */
   request?: Partial<Omit<RunRequest, "stream">>;
-  /** Run options over {@link FAST}, shallowly: `{ idleTimeoutMs: 150 }` is `{ ...FAST, idleTimeoutMs: 150 }`. */
+  /** Run options over {@link FAST}, shallowly: `{ deadlineMs: 300 }` is `{ ...FAST, deadlineMs: 300 }`. */
   options?: Partial<RunOptions>;
   runId?: string;
 }
