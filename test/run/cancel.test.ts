@@ -1,8 +1,16 @@
 /** `run.cancel` in every state: idempotent, and a response that finished meanwhile reports as finished. */
 import { afterEach, describe, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/index.js";
-import { startRun } from "../../src/index.js";
-import { clientFor, emulatorFor, FAST, inState, Recorder, until } from "../support/run-harness.js";
+
+import {
+  clientFor,
+  emulatorFor,
+  inState,
+  Recorder,
+  startPolledRun,
+  startStreamedRun,
+  until,
+} from "../support/run-harness.js";
 
 let emulator: Emulator;
 afterEach(async () => {
@@ -27,7 +35,7 @@ describe("cancel", () => {
   it("while the create call is in flight: cancels as soon as the response id is known", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 20 });
     emulator.faults.add({ on: "create", stall: { afterEvents: 0, ms: 100 } });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const run = startPolledRun(emulator);
     await until(run, inState("started"));
     const result = await run.cancel();
     expect(result.outcome).toBe("cancelled");
@@ -38,7 +46,7 @@ describe("cancel", () => {
 
   it("while polling", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 20 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const run = startPolledRun(emulator);
     await until(run, inState("polling"));
     const result = await run.cancel();
     expect(result.outcome).toBe("cancelled");
@@ -48,13 +56,7 @@ describe("cancel", () => {
   for (const streamOnCancel of ["failed-event", "close"] as const) {
     it(`while streaming (live stream on cancel: ${streamOnCancel})`, async () => {
       emulator = await emulatorFor({ tokenDelayMs: 10, streamOnCancel });
-      const run = startRun({
-        client: clientFor(emulator),
-        model: "o3",
-        input: "x",
-        stream: true,
-        options: FAST,
-      });
+      const run = startStreamedRun(emulator);
       const recorder = new Recorder(run);
       await until(run, () => recorder.deltas.length >= 2);
       const result = await run.cancel();
@@ -66,13 +68,7 @@ describe("cancel", () => {
 
   it("while interrupted (disconnected), and twice: idempotent", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 10 });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator);
     const recorder = new Recorder(run);
     await until(run, () => recorder.deltas.length >= 1);
     run.disconnect();
@@ -86,13 +82,7 @@ describe("cancel", () => {
     emulator = await emulatorFor({ tokenDelayMs: 10 });
     emulator.faults.add({ on: "create-stream", drop: { afterEvents: 6 } });
     emulator.faults.add({ on: "retrieve-stream", stall: { afterEvents: 0, ms: 300 } });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator);
     await until(run, inState("resumed"));
     const result = await run.cancel();
     expect(result.outcome).toBe("cancelled");
@@ -100,12 +90,7 @@ describe("cancel", () => {
 
   it("a response that completed meanwhile reports as completed (cancel answered 400)", async () => {
     emulator = await emulatorFor({ cancelCompleted: "error" });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      options: { ...FAST, pollIntervalMs: 5_000 },
-    });
+    const run = startPolledRun(emulator, {}, { options: { pollIntervalMs: 5_000 } });
     await until(run, inState("polling"));
     const responseId = run.responseId as string;
     while (emulator.getResponse(responseId)?.status !== "completed")
@@ -117,12 +102,7 @@ describe("cancel", () => {
 
   it("a response that completed meanwhile reports as completed (cancel answered 200)", async () => {
     emulator = await emulatorFor({ cancelCompleted: "return" });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      options: { ...FAST, pollIntervalMs: 5_000 },
-    });
+    const run = startPolledRun(emulator, {}, { options: { pollIntervalMs: 5_000 } });
     await until(run, inState("polling"));
     const responseId = run.responseId as string;
     while (emulator.getResponse(responseId)?.status !== "completed")
@@ -133,7 +113,7 @@ describe("cancel", () => {
 
   it("after done: nothing happens", async () => {
     emulator = await emulatorFor();
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const run = startPolledRun(emulator);
     const result = await run.result();
     expect(await run.cancel()).toEqual(result);
     expect(emulator.requests.filter((r) => r.kind === "cancel")).toEqual([]);
@@ -142,7 +122,7 @@ describe("cancel", () => {
   it("a cancel rate-limited is retried", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 20 });
     emulator.faults.add({ on: "cancel", status: { code: 429, retryAfterMs: 30 } });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const run = startPolledRun(emulator);
     await until(run, inState("polling"));
     const result = await run.cancel();
     expect(result.outcome).toBe("cancelled");
@@ -151,13 +131,7 @@ describe("cancel", () => {
 
   it("reads the final usage back after a cancel whose reply has none, keeping the reply if that fails", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 20 });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator);
     const recorder = new Recorder(run);
     await until(run, () => recorder.deltas.length >= 1);
     emulator.faults.add({ on: "retrieve", status: { code: 500, shouldRetry: false } });

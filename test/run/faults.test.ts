@@ -5,7 +5,16 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createManualClock, type Emulator } from "../../src/emulator/index.js";
 import { rehydrateRun, startRun } from "../../src/index.js";
-import { clientFor, emulatorFor, FAST, inState, Recorder, until } from "../support/run-harness.js";
+import {
+  clientFor,
+  emulatorFor,
+  FAST,
+  inState,
+  Recorder,
+  startPolledRun,
+  startStreamedRun,
+  until,
+} from "../support/run-harness.js";
 
 let emulator: Emulator;
 afterEach(async () => {
@@ -16,13 +25,7 @@ describe("stream faults", () => {
   it("a dropped connection is resumed after the last sequence number", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", drop: { afterEvents: 8 } });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator);
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
@@ -47,13 +50,7 @@ describe("stream faults", () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", drop: { afterEvents: 6 } });
     emulator.faults.add({ on: "retrieve-stream", drop: { afterEvents: 3 }, times: 3 });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator);
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
@@ -66,13 +63,7 @@ describe("stream faults", () => {
   it("a stalled stream (no event, socket open) trips the idle watchdog and resumes", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", stall: { afterEvents: 7 } });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: { ...FAST, idleTimeoutMs: 150 },
-    });
+    const run = startStreamedRun(emulator, {}, { options: { idleTimeoutMs: 150 } });
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
@@ -83,13 +74,7 @@ describe("stream faults", () => {
   it("a stream that goes silent after response.created trips the first-event watchdog", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", stall: { afterEvents: 1 } });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: { ...FAST, firstEventTimeoutMs: 150 },
-    });
+    const run = startStreamedRun(emulator, {}, { options: { firstEventTimeoutMs: 150 } });
     const recorder = new Recorder(run);
     await until(run, () => run.getSnapshot().context.interruption === "no-first-event");
     const result = await run.result();
@@ -103,13 +88,7 @@ describe("stream faults", () => {
     emulator = await emulatorFor({ tokenDelayMs: 20 });
     emulator.faults.add({ on: "create-stream", drop: { afterEvents: 5 } });
     emulator.faults.add({ on: "retrieve-stream", stall: { afterEvents: 0 } });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: { ...FAST, firstEventTimeoutMs: 150 },
-    });
+    const run = startStreamedRun(emulator, {}, { options: { firstEventTimeoutMs: 150 } });
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
@@ -121,13 +100,7 @@ describe("stream faults", () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", drop: { afterEvents: 5 } });
     emulator.faults.add({ on: "retrieve-stream", status: { code: 429, retryAfterMs: 120 } });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator);
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
@@ -140,13 +113,7 @@ describe("stream faults", () => {
   it("falls back to polling when the replay window has passed, and still delivers all the text", async () => {
     const clock = createManualClock(Date.now());
     emulator = await emulatorFor({ clock, tokenDelayMs: 5 });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator);
     const recorder = new Recorder(run);
     await until(run, () => recorder.deltas.length >= 3);
     run.disconnect();
@@ -162,7 +129,7 @@ describe("stream faults", () => {
 
   it("falls back to polling when the response cannot be streamed (created without stream)", async () => {
     emulator = await emulatorFor();
-    const first = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const first = startPolledRun(emulator);
     await until(first, (r) => r.responseId !== null);
     const responseId = first.responseId as string;
     await first.detach();
@@ -182,7 +149,7 @@ describe("poll faults", () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
     emulator.faults.add({ on: "retrieve", status: { code: 429, retryAfterMs: 100 } });
     emulator.faults.add({ on: "retrieve", status: { code: 503 }, times: 2 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const run = startPolledRun(emulator);
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
@@ -195,12 +162,7 @@ describe("poll faults", () => {
   it("x-should-retry: false on a 5xx is the server's word: no retry", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "retrieve", status: { code: 503, shouldRetry: false } });
-    const result = await startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      options: FAST,
-    }).result();
+    const result = await startPolledRun(emulator).result();
     expect(result.outcome).toBe("gave-up");
     expect(result.reason).toBe("rejected");
     expect(result.failure?.shouldRetry).toBe(false);
@@ -209,7 +171,7 @@ describe("poll faults", () => {
 
   it("waits as long as the server's openai-poll-after-ms asks", async () => {
     emulator = await emulatorFor({ pollAfterMs: 120, tokenDelayMs: 10 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const run = startPolledRun(emulator);
     expect((await run.result()).outcome).toBe("completed");
     const polls = emulator.requests.filter((r) => r.kind === "retrieve").map((r) => r.at);
     expect(polls.length).toBeGreaterThanOrEqual(2);
@@ -221,19 +183,14 @@ describe("poll faults", () => {
   it("a dropped poll (socket reset) is retried", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "retrieve", reset: {} });
-    const result = await startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      options: FAST,
-    }).result();
+    const result = await startPolledRun(emulator).result();
     expect(result.outcome).toBe("completed");
   });
 
   it("a garbage reply is a protocol failure, retried", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "retrieve", garbage: {} });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const run = startPolledRun(emulator);
     await until(run, () => run.getSnapshot().context.lastFailure?.kind === "protocol");
     expect((await run.result()).outcome).toBe("completed");
   });
@@ -241,12 +198,7 @@ describe("poll faults", () => {
   it("gives up with retries-exhausted when the server keeps failing", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "retrieve", status: { code: 500 }, times: Number.POSITIVE_INFINITY });
-    const result = await startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      options: FAST,
-    }).result();
+    const result = await startPolledRun(emulator).result();
     expect(result.outcome).toBe("gave-up");
     expect(result.reason).toBe("retries-exhausted");
     expect(result.failure?.status).toBe(500);
@@ -255,12 +207,7 @@ describe("poll faults", () => {
   it("an unknown or expired response gives up with not-found", async () => {
     const clock = createManualClock(Date.now());
     emulator = await emulatorFor({ clock, queuedMs: 1_000 });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      options: { ...FAST, pollIntervalMs: 50 },
-    });
+    const run = startPolledRun(emulator, {}, { options: { pollIntervalMs: 50 } });
     await until(run, inState("polling"));
     clock.advance(11 * 60_000);
     const result = await run.result();
@@ -274,12 +221,7 @@ describe("create faults: never a second create", () => {
   it("retries a create rejected with 429 (nothing was created)", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create", status: { code: 429, retryAfterMs: 20 } });
-    const result = await startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      options: FAST,
-    }).result();
+    const result = await startPolledRun(emulator).result();
     expect(result.outcome).toBe("completed");
     expect(emulator.countCreates()).toBe(2);
   });
@@ -287,7 +229,7 @@ describe("create faults: never a second create", () => {
   it("does not retry a create that failed after the server may have created it", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create", status: { code: 500, afterHandling: true } });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const run = startPolledRun(emulator);
     const result = await run.result();
     expect(result.outcome).toBe("gave-up");
     expect(result.reason).toBe("create-unknown");
@@ -297,13 +239,7 @@ describe("create faults: never a second create", () => {
   it("does not retry a create whose connection broke", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", reset: { afterHandling: true } });
-    const result = await startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    }).result();
+    const result = await startStreamedRun(emulator).result();
     expect(result.reason).toBe("create-unknown");
     expect(emulator.countCreates()).toBe(1);
   });
@@ -327,13 +263,11 @@ describe("create faults: never a second create", () => {
 
   it("a rejected request (400) fails at once with the server's message", async () => {
     emulator = await emulatorFor();
-    const result = await startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      previousResponseId: "resp_nope",
-      options: FAST,
-    }).result();
+    const result = await startPolledRun(
+      emulator,
+      {},
+      { request: { previousResponseId: "resp_nope" } },
+    ).result();
     expect(result.outcome).toBe("gave-up");
     expect(result.reason).toBe("create-failed");
     expect(result.failure?.kind).toBe("rejected");
@@ -350,13 +284,8 @@ describe("watchdogs", () => {
         on: stream ? "create-stream" : "create",
         script: { stuckQueued: true },
       });
-      const result = await startRun({
-        client: clientFor(emulator),
-        model: "o3",
-        input: "x",
-        stream,
-        options: { ...FAST, queuedTimeoutMs: 150 },
-      }).result();
+      const start = stream ? startStreamedRun : startPolledRun;
+      const result = await start(emulator, {}, { options: { queuedTimeoutMs: 150 } }).result();
       expect(result.outcome).toBe("cancelled");
       expect(result.cancelledBy).toBe("stuck-queued");
     });
@@ -365,25 +294,18 @@ describe("watchdogs", () => {
   it("stuck in queued with onStuckQueued 'fail' gives up", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create", script: { stuckQueued: true } });
-    const result = await startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      options: { ...FAST, queuedTimeoutMs: 100, onStuckQueued: "fail" },
-    }).result();
+    const result = await startPolledRun(
+      emulator,
+      {},
+      { options: { queuedTimeoutMs: 100, onStuckQueued: "fail" } },
+    ).result();
     expect(result.outcome).toBe("gave-up");
     expect(result.reason).toBe("stuck-queued");
   });
 
   it("the overall deadline cancels a run that takes too long", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 50, outputTokens: 100 });
-    const result = await startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: { ...FAST, deadlineMs: 300 },
-    }).result();
+    const result = await startStreamedRun(emulator, {}, { options: { deadlineMs: 300 } }).result();
     expect(result.outcome).toBe("cancelled");
     expect(result.cancelledBy).toBe("deadline");
   });
@@ -391,12 +313,7 @@ describe("watchdogs", () => {
   it("a deadline that passes while the create is in flight cancels the response once created", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 20 });
     emulator.faults.add({ on: "create", stall: { afterEvents: 0, ms: 250 } });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      options: { ...FAST, deadlineMs: 100 },
-    });
+    const run = startPolledRun(emulator, {}, { options: { deadlineMs: 100 } });
     const result = await run.result();
     expect(result.outcome).toBe("cancelled");
     expect(result.cancelledBy).toBe("deadline");
@@ -407,12 +324,11 @@ describe("watchdogs", () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create", stall: { afterEvents: 0, ms: 2_000 } });
     const started = Date.now();
-    const result = await startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      options: { ...FAST, createTimeoutMs: 150 },
-    }).result();
+    const result = await startPolledRun(
+      emulator,
+      {},
+      { options: { createTimeoutMs: 150 } },
+    ).result();
     expect(result.outcome).toBe("gave-up");
     expect(result.reason).toBe("create-unknown");
     expect(Date.now() - started).toBeLessThan(1_500);
@@ -421,12 +337,7 @@ describe("watchdogs", () => {
 
   it("the overall deadline with onDeadline 'fail' gives up without cancelling", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 50, outputTokens: 100 });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      options: { ...FAST, deadlineMs: 200, onDeadline: "fail" },
-    });
+    const run = startPolledRun(emulator, {}, { options: { deadlineMs: 200, onDeadline: "fail" } });
     const result = await run.result();
     expect(result.reason).toBe("deadline");
     expect(emulator.getResponse(result.responseId as string)?.status).not.toBe("cancelled");

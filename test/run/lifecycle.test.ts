@@ -11,6 +11,8 @@ import {
   FAST,
   inState,
   Recorder,
+  startPolledRun,
+  startStreamedRun,
   storedText,
   until,
 } from "../support/run-harness.js";
@@ -23,12 +25,7 @@ afterEach(async () => {
 describe("polling mode", () => {
   it("creates once, polls until completed, and delivers the whole text", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "Explain relativity.",
-      options: FAST,
-    });
+    const run = startPolledRun(emulator, {}, { request: { input: "Explain relativity." } });
     const recorder = new Recorder(run);
     await until(run, (r) => r.responseId !== null);
     const token = run.token;
@@ -50,13 +47,7 @@ describe("polling mode", () => {
 
   it("tags the response with the run id in metadata", async () => {
     emulator = await emulatorFor();
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "hi",
-      metadata: { app: "x" },
-      options: FAST,
-    });
+    const run = startPolledRun(emulator, {}, { request: { input: "hi", metadata: { app: "x" } } });
     const result = await run.result();
     const stored = emulator.getResponse(result.responseId as string) as {
       metadata?: Record<string, string>;
@@ -66,13 +57,7 @@ describe("polling mode", () => {
 
   it("ends incomplete when max_output_tokens is hit", async () => {
     emulator = await emulatorFor({ outputTokens: 60 });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "long",
-      maxOutputTokens: 16,
-      options: FAST,
-    });
+    const run = startPolledRun(emulator, {}, { request: { input: "long", maxOutputTokens: 16 } });
     const result = await run.result();
     expect(result.outcome).toBe("incomplete");
     expect(result.incompleteReason).toBe("max_output_tokens");
@@ -84,7 +69,7 @@ describe("polling mode", () => {
       on: "create",
       script: { failAfterDeltas: 3, failCode: "server_error", failMessage: "boom" },
     });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const run = startPolledRun(emulator);
     const result = await run.result();
     expect(result.outcome).toBe("failed");
     expect(result.error).toEqual({ code: "server_error", message: "boom" });
@@ -117,8 +102,8 @@ describe("options", () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
     const client = clientFor(emulator);
     const store = new MemoryRunStore();
-    const plain = startRun({ client, model: "o3", input: "x", options: FAST });
-    const saved = startRun({ client, model: "o3", input: "x", options: FAST, store });
+    const plain = startPolledRun(emulator, { client });
+    const saved = startPolledRun(emulator, { client, store });
     for (const run of [plain, saved]) {
       const first = run.result();
       expect(run.result()).toBe(first);
@@ -134,13 +119,11 @@ describe("options", () => {
 describe("streaming mode", () => {
   it("streams every delta once, in order, with its sequence number", async () => {
     emulator = await emulatorFor();
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "three benefits of exercise",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(
+      emulator,
+      {},
+      { request: { input: "three benefits of exercise" } },
+    );
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
@@ -156,13 +139,7 @@ describe("streaming mode", () => {
 
   it("gives a token with the last sequence number while streaming", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 10 });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator);
     const recorder = new Recorder(run);
     await until(run, () => recorder.deltas.length >= 3);
     const token = decodeContinuationToken(run.token as string);
@@ -176,13 +153,7 @@ describe("streaming mode", () => {
 
   it("the deltas() iterator yields the text and ends with the run", async () => {
     emulator = await emulatorFor();
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "iterate",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator, {}, { request: { input: "iterate" } });
     let text = "";
     for await (const delta of run.deltas()) text += delta.text;
     expect(text).toBe((await run.result()).text);
@@ -190,23 +161,14 @@ describe("streaming mode", () => {
 
   it("ends incomplete and failed as the stream says", async () => {
     emulator = await emulatorFor({ outputTokens: 60 });
-    const incomplete = await startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      maxOutputTokens: 16,
-      options: FAST,
-    }).result();
+    const incomplete = await startStreamedRun(
+      emulator,
+      {},
+      { request: { maxOutputTokens: 16 } },
+    ).result();
     expect(incomplete.outcome).toBe("incomplete");
     emulator.faults.add({ on: "create-stream", script: { failAfterDeltas: 2 } });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator);
     const recorder = new Recorder(run);
     const failed = await run.result();
     expect(failed.outcome).toBe("failed");
@@ -217,13 +179,7 @@ describe("streaming mode", () => {
   it("skips keepalive events without losing text", async () => {
     emulator = await emulatorFor();
     emulator.faults.add({ on: "create-stream", script: { keepaliveEvery: 2 } });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator);
     const recorder = new Recorder(run);
     const result = await run.result();
     expect(result.outcome).toBe("completed");
@@ -234,13 +190,7 @@ describe("streaming mode", () => {
 describe("disconnect is not cancel", () => {
   it("a consumer that disconnects leaves the response running; resume() continues after the cursor", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator);
     const recorder = new Recorder(run);
     await until(run, () => recorder.deltas.length >= 3);
     run.disconnect();
@@ -263,14 +213,7 @@ describe("disconnect is not cancel", () => {
   it("an aborted AbortSignal disconnects", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
     const controller = new AbortController();
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-      signal: controller.signal,
-    });
+    const run = startStreamedRun(emulator, { signal: controller.signal });
     const recorder = new Recorder(run);
     await until(run, () => recorder.deltas.length >= 2);
     controller.abort();

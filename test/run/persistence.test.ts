@@ -18,6 +18,7 @@ import {
   emulatorFor,
   FAST,
   Recorder,
+  startPolledRun,
   startStreamedRun,
   until,
 } from "../support/run-harness.js";
@@ -158,7 +159,7 @@ describe("persist at every state and rehydrate", () => {
   it("cancelling: cancels again (idempotent) and ends cancelled", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 20 });
     emulator.faults.add({ on: "cancel", stall: { afterEvents: 0, ms: 200 } });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const run = startPolledRun(emulator);
     await until(run, () => run.state === "polling");
     run.actor.send({ type: "run.cancel" });
     expect(run.state).toBe("cancelling");
@@ -171,7 +172,7 @@ describe("persist at every state and rehydrate", () => {
 
   it("done: stays done with the same result, and makes no request", async () => {
     emulator = await emulatorFor();
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const run = startPolledRun(emulator);
     const result = await run.result();
     const persisted = run.toPersisted();
     expect(persisted.token).toBeNull();
@@ -196,14 +197,7 @@ describe("store-backed runs", () => {
   it("10,000 deltas: each save stays the same size (no O(n²) bytes)", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 0, outputTokens: 10_000 });
     const store = new CountingStore();
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "a very long answer",
-      stream: true,
-      store,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator, { store }, { request: { input: "a very long answer" } });
     const recorder = new Recorder(run);
     const result = await run.result();
     // Deltas come a network read at a time: fewer pieces than events, each tagged with the
@@ -232,14 +226,9 @@ describe("store-backed runs", () => {
   it("saves at every state change and throttles within a state", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 0, outputTokens: 500 });
     const store = new CountingStore();
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
+    const run = startStreamedRun(emulator, {
       store,
       checkpoint: { everyEvents: 100, everyMs: 10_000 },
-      options: FAST,
     });
     await run.result();
     const states = store.sizes.map((s) => s.state);
@@ -261,14 +250,7 @@ describe("store-backed runs", () => {
       }
     }
     const store = new SlowStore();
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      store,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator, { store });
     const recorder = new Recorder(run);
     await until(run, () => recorder.deltas.length >= 3);
     const pending = run.result();
@@ -294,14 +276,7 @@ describe("store-backed runs", () => {
   it("rehydrates by run id from a store; an unknown id is a RunNotFoundError", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
     const store: RunStore = new MemoryRunStore();
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      store,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator, { store });
     const first = new Recorder(run);
     await until(run, () => first.deltas.length >= 3);
     await run.detach();
@@ -320,13 +295,7 @@ describe("store-backed runs", () => {
 
   it("a run resumes from its continuation token alone, in a fresh actor with no snapshot", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      stream: true,
-      options: FAST,
-    });
+    const run = startStreamedRun(emulator);
     const first = new Recorder(run);
     await until(run, () => first.deltas.length >= 4);
     const token = run.token as string;
@@ -342,7 +311,7 @@ describe("store-backed runs", () => {
 
   it("a poll token resumes polling and yields the final text", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 5 });
-    const run = startRun({ client: clientFor(emulator), model: "o3", input: "x", options: FAST });
+    const run = startPolledRun(emulator);
     await until(run, () => run.token !== null);
     const token = run.token as string;
     await run.detach();

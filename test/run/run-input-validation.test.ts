@@ -16,7 +16,7 @@ import {
   type StartRunOptions,
   startRun,
 } from "../../src/index.js";
-import { clientFor, emulatorFor, FAST } from "../support/run-harness.js";
+import { clientFor, emulatorFor, startPolledRun } from "../support/run-harness.js";
 
 let emulator: Emulator;
 afterEach(async () => {
@@ -65,14 +65,7 @@ describe("startRun checks its input before the create", () => {
     emulator = await emulatorFor();
     const store = new MemoryRunStore();
     const runId = `run_${"a".repeat(124)}`;
-    const run = startRun({
-      client: clientFor(emulator),
-      model: "o3",
-      input: "x",
-      runId,
-      store,
-      options: FAST,
-    });
+    const run = startPolledRun(emulator, { store }, { runId });
     expect((await run.result()).outcome).toBe("completed");
     expect((await store.load(runId))?.state).toBe("done");
   });

@@ -1,8 +1,13 @@
 /** The API key never appears in a snapshot, a token, a saved run or an inspection event. */
 import { afterEach, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/index.js";
-import { MemoryRunStore, startRun } from "../../src/index.js";
-import { clientFor, emulatorFor, FAST, SECRET_KEY } from "../support/run-harness.js";
+import { MemoryRunStore } from "../../src/index.js";
+import {
+  emulatorFor,
+  SECRET_KEY,
+  startPolledRun,
+  startStreamedRun,
+} from "../support/run-harness.js";
 
 let emulator: Emulator;
 afterEach(async () => {
@@ -27,13 +32,8 @@ it("keeps the API key out of snapshots, tokens, stores and inspection events", a
   emulator.faults.add({ on: "create-stream", drop: { afterEvents: 6 } });
   const inspected: unknown[] = [];
   const store = new MemoryRunStore();
-  const run = startRun({
-    client: clientFor(emulator),
-    model: "o3",
-    input: "x",
-    stream: true,
+  const run = startStreamedRun(emulator, {
     store,
-    options: FAST,
     inspect: (event) =>
       inspected.push({
         type: event.type,
@@ -59,11 +59,8 @@ it("a wrong key is refused without retrying and reported without the key", async
   emulator = await emulatorFor({ apiKey: SECRET_KEY });
   const OpenAI = (await import("openai")).default;
   const wrongKey = "sk-wrong-KEY-fedcba9876543210";
-  const run = startRun({
+  const run = startPolledRun(emulator, {
     client: new OpenAI({ baseURL: emulator.url, apiKey: wrongKey }),
-    model: "o3",
-    input: "x",
-    options: FAST,
   });
   const result = await run.result();
   expect(result.outcome).toBe("gave-up");

@@ -5,9 +5,12 @@
 import OpenAI from "openai";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../../src/emulator/index.js";
 import {
+  type ClientLike,
   type Run,
   type RunDelta,
   type RunHostOptions,
+  type RunOptions,
+  type RunRequest,
   type RunStateName,
   startRun,
 } from "../../src/index.js";
@@ -30,16 +33,52 @@ export const FAST = {
   retry: { maxAttempts: 5, baseDelayMs: 5, maxDelayMs: 20, jitter: 0 },
 } as const;
 
-/** A streamed run of the usual test request ("x" to o3, FAST retries) on the emulator. */
-export function startStreamedRun(emulator: Emulator, host: RunHostOptions = {}): Run {
-  return startRun({
-    client: clientFor(emulator),
-    model: "o3",
-    input: "x",
-    stream: true,
-    options: FAST,
-    ...host,
-  });
+/** The usual test request: "x" to o3. */
+export const REQUEST = { model: "o3", input: "x" } as const;
+
+/** Where a test run runs: the host options, and a client of its own if the test needs one. */
+export interface TestHost extends RunHostOptions {
+  /** Defaults to `clientFor(emulator)`, a new client per run. */
+  client?: ClientLike;
+}
+
+/** What a test changes of the usual run. */
+export interface TestRun {
+  /** Create fields over {@link REQUEST} (`input`, `maxOutputTokens`, ...). */
+  request?: Partial<Omit<RunRequest, "stream">>;
+  /** Run options over {@link FAST}, shallowly: `{ deadlineMs: 300 }` is `{ ...FAST, deadlineMs: 300 }`. */
+  options?: Partial<RunOptions>;
+  runId?: string;
+}
+
+/**
+ * A streamed run of the usual test request ("x" to o3, FAST retries) on the emulator, started
+ * as an app starts one: `startRun(host, request, { runId, options })`.
+ *
+ * @example
+ * ```ts
+ * const run = startStreamedRun(emulator, { store }, { options: { idleTimeoutMs: 150 } });
+ * ```
+ */
+export function startStreamedRun(emulator: Emulator, host: TestHost = {}, run: TestRun = {}): Run {
+  return startTestRun(emulator, true, host, run);
+}
+
+/** The same run polled (no stream): what `startRun` does without `stream: true`. */
+export function startPolledRun(emulator: Emulator, host: TestHost = {}, run: TestRun = {}): Run {
+  return startTestRun(emulator, false, host, run);
+}
+
+function startTestRun(emulator: Emulator, stream: boolean, host: TestHost, run: TestRun): Run {
+  const { client = clientFor(emulator), ...hostOptions } = host;
+  return startRun(
+    { client, ...hostOptions },
+    { ...REQUEST, ...run.request, ...(stream ? { stream: true } : {}) },
+    {
+      ...(run.runId !== undefined ? { runId: run.runId } : {}),
+      options: { ...FAST, ...run.options },
+    },
+  );
 }
 
 /** The final text of a response as the emulator stores it (what the SDK calls output_text). */
