@@ -4,30 +4,17 @@
  */
 import { parseArgs } from "node:util";
 import { responseIdOf } from "../persistence/envelope.js";
-import { classifyClientError } from "../services/client-failure.js";
 import { openAIResponsesClient } from "../services/openai-responses-client.js";
 import type { ResponseState } from "../services/responses-client.js";
-import type { FileRunStore } from "../stores/file-run-store.js";
+import { CONNECTION_OPTIONS } from "./args.js";
+import { boundedRequest, requestTimeoutMs } from "./bounded-request.js";
+import { runCommand } from "./command.js";
+import { describeRequestFailure } from "./describe-error.js";
+import { EXIT } from "./exit-codes.js";
+import { formatAge, formatTable } from "./format.js";
+import type { CliIo } from "./io.js";
 import { readRunMeta } from "./run-meta.js";
-import {
-  boundedRequest,
-  type CliIo,
-  CONNECTION_OPTIONS,
-  type Connection,
-  connect,
-  describeError,
-  describeFailure,
-  EXIT,
-  formatAge,
-  formatTable,
-  openStore,
-  parseOneTarget,
-  processIo,
-  requestTimeoutMs,
-  resolveTarget,
-  say,
-  type Target,
-} from "./shared.js";
+import { resolveTarget, type Target } from "./targets.js";
 import { STATUS_USAGE } from "./usage.js";
 
 /** What `baton status` reports (the `--json` shape). */
@@ -119,25 +106,21 @@ export function formatReport(report: StatusReport, now = Date.now()): string {
  * process.exitCode = await runStatusCommand(["run_0123456789abcdef01234567"]);
  * ```
  */
-export async function runStatusCommand(
+export function runStatusCommand(
   argv: readonly string[],
   overrides: Partial<CliIo> = {},
 ): Promise<number> {
-  const io = processIo(overrides);
-  let connection: Connection | undefined;
-  let store: FileRunStore | undefined;
-  try {
-    const args = parseOneTarget(argv, "status", STATUS_USAGE, parse, io);
-    if (!args) return EXIT.ok;
-    const { values } = args;
-    store = openStore(values, io);
-    const target = await resolveTarget(args.target, store, "status");
+  const spec = { name: "status", usage: STATUS_USAGE, parse, oneTarget: true };
+  return runCommand(argv, overrides, spec, async (session) => {
+    const { io, values } = session;
+    const opened = session.store();
+    const target = await resolveTarget(session.positionals[0], opened, "status");
     let report = storedReport(target);
     if (report.responseId !== null) {
       // The server the run was created on, unless --base-url says otherwise.
       const meta =
-        target.kind === "stored" ? await readRunMeta(store.directory, target.persisted.runId) : {};
-      connection = await connect(values, io, meta.baseURL);
+        target.kind === "stored" ? await readRunMeta(opened.directory, target.persisted.runId) : {};
+      const connection = await session.connect(meta.baseURL);
       let response: ResponseState;
       try {
         const port = openAIResponsesClient(connection.client);
@@ -148,9 +131,7 @@ export async function runStatusCommand(
           requestTimeoutMs(io.env),
         ));
       } catch (err) {
-        const described = describeFailure(classifyClientError(err), connection.baseURL);
-        say(io, described.message, connection.secrets);
-        return described.code;
+        return session.fail(describeRequestFailure(err, connection.baseURL));
       }
       report = withResponse(report, response);
     }
@@ -158,16 +139,7 @@ export async function runStatusCommand(
       values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`,
     );
     return EXIT.ok;
-  } catch (err) {
-    const described = describeError(err, {
-      ...(connection ? { baseURL: connection.baseURL } : {}),
-      ...(store ? { storeDir: store.directory } : {}),
-    });
-    say(io, described.message, connection?.secrets);
-    return described.code;
-  } finally {
-    await connection?.close();
-  }
+  });
 }
 
 function parse(argv: readonly string[]) {
