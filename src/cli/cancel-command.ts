@@ -22,7 +22,7 @@ import { EXIT } from "./exit-codes.js";
 import { type CliIo, say } from "./io.js";
 import { readRunMeta, updateRunMeta } from "./run-meta.js";
 import { settled } from "./run-waits.js";
-import { formatReport, storedReport, withResponse } from "./status-command.js";
+import { formatReport, storedReport, withResponse } from "./status-report.js";
 import { resolveTarget, type Target } from "./targets.js";
 import { CANCEL_USAGE } from "./usage.js";
 
