@@ -108,7 +108,7 @@ export function runResumeCommand(
       const tokenFollow: Follow = {
         ...follow,
         origin: "token",
-        notes: { directory: directory, homeBaseURL: conn.baseURL },
+        notes: { directory, homeBaseURL: conn.baseURL },
       };
       if (output) {
         // The file's text must line up with the answer: follow it from its start.
