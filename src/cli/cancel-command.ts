@@ -14,27 +14,16 @@ import {
   type ResponseState,
   type ResponsesClient,
 } from "../services/responses-client.js";
-import type { FileRunStore } from "../stores/file-run-store.js";
+import { CONNECTION_OPTIONS } from "./args.js";
+import { boundedRequest, requestTimeoutMs } from "./bounded-request.js";
+import { runCommand } from "./command.js";
+import { describeRequestFailure } from "./describe-error.js";
+import { EXIT } from "./exit-codes.js";
+import { type CliIo, say } from "./io.js";
 import { readRunMeta, updateRunMeta } from "./run-meta.js";
-import {
-  boundedRequest,
-  type CliIo,
-  CONNECTION_OPTIONS,
-  type Connection,
-  connect,
-  describeError,
-  describeFailure,
-  EXIT,
-  openStore,
-  parseOneTarget,
-  processIo,
-  requestTimeoutMs,
-  resolveTarget,
-  say,
-  settled,
-  type Target,
-} from "./shared.js";
-import { formatReport, storedReport, withResponse } from "./status-command.js";
+import { settled } from "./run-waits.js";
+import { formatReport, storedReport, withResponse } from "./status-report.js";
+import { resolveTarget, type Target } from "./targets.js";
 import { CANCEL_USAGE } from "./usage.js";
 
 /** How long to wait for a cancel to land (the service may answer before it is final). */
@@ -48,19 +37,16 @@ const CONFIRM_TIMEOUT_MS = 15_000;
  * process.exitCode = await runCancelCommand(["run_0123456789abcdef01234567"]);
  * ```
  */
-export async function runCancelCommand(
+export function runCancelCommand(
   argv: readonly string[],
   overrides: Partial<CliIo> = {},
 ): Promise<number> {
-  const io = processIo(overrides);
-  let connection: Connection | undefined;
-  let store: FileRunStore | undefined;
-  try {
-    const args = parseOneTarget(argv, "cancel", CANCEL_USAGE, parse, io);
-    if (!args) return EXIT.ok;
-    const { values } = args;
-    store = openStore(values, io);
-    const target = await resolveTarget(args.target, store, "cancel");
+  const spec = { name: "cancel", usage: CANCEL_USAGE, parse, oneTarget: true };
+  return runCommand(argv, overrides, spec, async (session) => {
+    const { io } = session;
+    const opened = session.store();
+    const { store, directory } = opened;
+    const target = await resolveTarget(session.positionals[0], opened, "cancel");
     const report = storedReport(target);
     const responseId = report.responseId;
     if (responseId === null) {
@@ -70,16 +56,14 @@ export async function runCancelCommand(
       );
     }
     const meta =
-      target.kind === "stored" ? await readRunMeta(store.directory, target.persisted.runId) : {};
-    connection = await connect(values, io, meta.baseURL);
+      target.kind === "stored" ? await readRunMeta(directory, target.persisted.runId) : {};
+    const connection = await session.connect(meta.baseURL);
     const port = openAIResponsesClient(connection.client);
     let response: ResponseState;
     try {
       response = await cancelAndConfirm(port, responseId, requestTimeoutMs(io.env));
     } catch (err) {
-      const described = describeFailure(classifyClientError(err), connection.baseURL);
-      say(io, described.message, connection.secrets);
-      return described.code;
+      return session.fail(describeRequestFailure(err, connection.baseURL));
     }
     // Bring the stored run to its end as well (it sees the cancelled response and saves it).
     let after: Target = target;
@@ -95,7 +79,7 @@ export async function runCancelCommand(
       if (delivered !== null) {
         // Ending the run here counts the whole answer as delivered, though nobody printed the
         // end of it: note what its reader has seen, so that `baton resume` prints the rest.
-        await updateRunMeta(store.directory, target.persisted.runId, { printed: delivered });
+        await updateRunMeta(directory, target.persisted.runId, { printed: delivered });
       }
       const run = await rehydrateRun({ client: connection.client, store }, { persisted: current });
       run.actor.send({ type: "run.cancel" });
@@ -122,16 +106,7 @@ export async function runCancelCommand(
       say(io, `the response had already finished (${response.status}) before the cancel`);
     }
     return EXIT.ok;
-  } catch (err) {
-    const described = describeError(err, {
-      ...(connection ? { baseURL: connection.baseURL } : {}),
-      ...(store ? { storeDir: store.directory } : {}),
-    });
-    say(io, described.message, connection?.secrets);
-    return described.code;
-  } finally {
-    await connection?.close();
-  }
+  });
 }
 
 /** Cancels (a finished response answers 400 "cannot cancel"), then reads until it is final. */

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { type EmulatorOptions, startEmulator } from "../emulator/index.js";
+import { EXIT } from "./exit-codes.js";
 
 /** Usage text of `baton emulator`. */
 export const EMULATOR_USAGE = `Usage: baton emulator [options]
@@ -72,11 +73,11 @@ export async function runEmulatorCommand(
     }));
   } catch (error) {
     stderr.write(`baton emulator: ${(error as Error).message}\n${EMULATOR_USAGE}\n`);
-    return 2;
+    return EXIT.usage;
   }
   if (values.help) {
     stdout.write(`${EMULATOR_USAGE}\n`);
-    return 0;
+    return EXIT.ok;
   }
 
   const options: EmulatorOptions = { port: 4010 };
@@ -88,7 +89,7 @@ export async function runEmulatorCommand(
       stderr.write(
         `baton emulator: --${flag} needs a non-negative integer, got '${raw}'\n${EMULATOR_USAGE}\n`,
       );
-      return 2;
+      return EXIT.usage;
     }
     options[key] = value;
   }
@@ -99,7 +100,7 @@ export async function runEmulatorCommand(
     emulator = await startEmulator(options);
   } catch (error) {
     stderr.write(`baton emulator: cannot start: ${(error as Error).message}\n`);
-    return 1;
+    return EXIT.failed;
   }
   stdout.write(`${emulator.url}\n`);
 
@@ -118,5 +119,5 @@ export async function runEmulatorCommand(
     process.on("SIGTERM", stop);
   });
   await emulator.close();
-  return 0;
+  return EXIT.ok;
 }

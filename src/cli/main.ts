@@ -7,6 +7,7 @@ import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { runCancelCommand } from "./cancel-command.js";
 import { runEmulatorCommand } from "./emulator-command.js";
+import { EXIT } from "./exit-codes.js";
 import { runResumeCommand } from "./resume-command.js";
 import { runRunCommand } from "./run-command.js";
 import { runRunsCommand } from "./runs-command.js";
@@ -39,16 +40,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === "--help" || name === "-h" || name === "help") {
     process.stdout.write(`${USAGE}\n`);
-    return 0;
+    return EXIT.ok;
   }
   if (name === undefined) {
     process.stderr.write(`baton: missing command\n${USAGE}\n`);
-    return 2;
+    return EXIT.usage;
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (command === undefined) {
     process.stderr.write(`baton: unknown command '${name}'\n${USAGE}\n`);
-    return 2;
+    return EXIT.usage;
   }
   return command(rest);
 }

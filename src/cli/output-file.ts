@@ -25,7 +25,7 @@ import {
   writeSync,
 } from "node:fs";
 import { CliError } from "../errors.js";
-import { EXIT } from "./shared.js";
+import { EXIT } from "./exit-codes.js";
 
 /**
  * The answer's file.

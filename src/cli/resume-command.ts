@@ -17,41 +17,27 @@ import { parseArgs } from "node:util";
 import { encodeContinuationToken } from "../continuation-token.js";
 import { CliError } from "../errors.js";
 import type { PersistedRun } from "../persistence/envelope.js";
-import { newRunId, type RunHostOptions, rehydrateRun } from "../run/index.js";
+import { newRunId, type RunHost, rehydrateRun } from "../run/index.js";
 import { openAIResponsesClient } from "../services/openai-responses-client.js";
-import type { FileRunStore } from "../stores/file-run-store.js";
+import { CONNECTION_OPTIONS } from "./args.js";
+import { runCommand } from "./command.js";
+import { type Connection, homeOf, sameServer } from "./connect.js";
+import { describeOutcome } from "./describe-outcome.js";
+import { EXIT } from "./exit-codes.js";
+import { type FollowOptions, followRun } from "./follow-run.js";
+import { GuardedStore } from "./guarded-store.js";
+import { hintFlagsOf } from "./hints.js";
+import { type CliIo, say } from "./io.js";
 import { OutputFile } from "./output-file.js";
-import {
-  CLI_CHECKPOINT,
-  type FollowOptions,
-  followRun,
-  GuardedStore,
-  hasCredentials,
-  hintFlagsOf,
-} from "./run-command.js";
+import { cliRunHost } from "./run-host.js";
 import { readRunMeta, updateRunMeta, writeRunMeta } from "./run-meta.js";
-import {
-  type CliIo,
-  CONNECTION_OPTIONS,
-  type Connection,
-  connect,
-  describeError,
-  describeOutcome,
-  EXIT,
-  openStore,
-  parseOneTarget,
-  processIo,
-  resolveTarget,
-  sameServer,
-  say,
-} from "./shared.js";
 import { printedToStdout } from "./stdout-file.js";
+import { resolveTarget } from "./targets.js";
 import { RESUME_USAGE } from "./usage.js";
 
 /** Give-up reasons after which the response may still be going on: worth following again. */
 const REATTACHABLE = new Set(["retries-exhausted", "rejected"]);
 
-type Host = RunHostOptions & { client: Connection["client"] };
 type Follow = Omit<FollowOptions, "offset" | "announce" | "skip">;
 
 /**
@@ -62,25 +48,19 @@ type Follow = Omit<FollowOptions, "offset" | "announce" | "skip">;
  * process.exitCode = await runResumeCommand(["run_0123456789abcdef01234567"]);
  * ```
  */
-export async function runResumeCommand(
+export function runResumeCommand(
   argv: readonly string[],
   overrides: Partial<CliIo> = {},
 ): Promise<number> {
-  const io = processIo(overrides);
-  let connection: Connection | undefined;
-  let store: FileRunStore | undefined;
-  let output: OutputFile | undefined;
-  try {
-    const args = parseOneTarget(argv, "resume", RESUME_USAGE, parse, io);
-    if (!args) return EXIT.ok;
-    const { values } = args;
-    store = openStore(values, io);
-    const target = await resolveTarget(args.target, store, "resume");
+  const spec = { name: "resume", usage: RESUME_USAGE, parse, oneTarget: true };
+  return runCommand(argv, overrides, spec, async (session) => {
+    const { io, values } = session;
+    const opened = session.store();
+    const { directory } = opened;
+    const target = await resolveTarget(session.positionals[0], opened, "resume");
     const storedId = target.kind === "stored" ? target.persisted.runId : undefined;
-    const meta = storedId ? await readRunMeta(store.directory, storedId) : {};
-    connection = await connect(values, io, meta.baseURL);
-    const conn = connection;
-    const runStore = store;
+    const meta = storedId ? await readRunMeta(directory, storedId) : {};
+    const conn = await session.connect(meta.baseURL);
     // Asked of a server the run was not created on: its 404 is no verdict on the run.
     const foreign =
       meta.baseURL !== undefined && (conn.embedded || !sameServer(conn.baseURL, meta.baseURL));
@@ -88,7 +68,7 @@ export async function runResumeCommand(
       say(io, `note: ${storedId} was created on ${meta.baseURL}; asking ${conn.baseURL}`);
     }
     const guarded = new GuardedStore(
-      runStore,
+      opened.store,
       (run) =>
         foreign &&
         run.state === "done" &&
@@ -96,32 +76,23 @@ export async function runResumeCommand(
         run.snapshot.context.result.reason === "not-found",
     );
     const outputPath = values.output !== undefined ? resolve(io.cwd, values.output) : meta.output;
-    output = outputPath === undefined ? undefined : OutputFile.open(outputPath);
-    let saveErrorShown = false;
-    const host: Host = {
-      client: conn.client,
+    const output = outputPath === undefined ? undefined : OutputFile.open(outputPath);
+    if (output) session.defer(() => output.close());
+    const host = cliRunHost({
+      io,
+      connection: conn,
       store: guarded,
-      // With --output the file is written first and the saved cursor lags it (output-file.ts).
-      delivery: output ? "immediate" : "after-save",
-      checkpoint: CLI_CHECKPOINT,
-      onSaveError: (err) => {
-        if (saveErrorShown) return;
-        saveErrorShown = true;
-        say(io, `cannot save the run in ${runStore.directory}: ${String(err)}`, conn.secrets);
-      },
-    };
-    const hintFlags = hintFlagsOf(values);
+      directory,
+      toFile: output !== undefined,
+    });
     const follow: Follow = {
       io,
       connection: conn,
       store: guarded,
-      hintFlags,
+      hintFlags: hintFlagsOf(values),
       output,
       origin: "stored",
-      notes: {
-        directory: runStore.directory,
-        homeBaseURL: meta.baseURL,
-      },
+      notes: { directory, homeBaseURL: meta.baseURL },
       vetoed: () => guarded.vetoed,
     };
 
@@ -130,14 +101,14 @@ export async function runResumeCommand(
       if (output && output.chars > 0) {
         await checkAgainstServer(output, target.token.responseId, runId, conn);
       }
-      writeRunMeta(runStore.directory, runId, {
-        ...(conn.embedded || hasCredentials(conn.baseURL) ? {} : { baseURL: conn.baseURL }),
+      writeRunMeta(directory, runId, {
+        ...homeOf(conn),
         ...(output ? { output: output.path } : {}),
       });
       const tokenFollow: Follow = {
         ...follow,
         origin: "token",
-        notes: { directory: runStore.directory, homeBaseURL: conn.baseURL },
+        notes: { directory, homeBaseURL: conn.baseURL },
       };
       if (output) {
         // The file's text must line up with the answer: follow it from its start.
@@ -169,7 +140,7 @@ export async function runResumeCommand(
     // Once the file given now is known to fit, it is the run's file from now on.
     const adopt = async () => {
       if (output && output.path !== meta.output) {
-        await updateRunMeta(runStore.directory, persisted.runId, { output: output.path });
+        await updateRunMeta(directory, persisted.runId, { output: output.path });
       }
     };
     if (persisted.state === "done") {
@@ -223,7 +194,7 @@ export async function runResumeCommand(
         } else {
           io.stdout.write(rest);
           if (io.stdout.isTTY && !rest.endsWith("\n")) io.stdout.write("\n");
-          await updateRunMeta(runStore.directory, persisted.runId, {
+          await updateRunMeta(directory, persisted.runId, {
             printed: finalTextOf(persisted).length,
           });
         }
@@ -298,18 +269,7 @@ export async function runResumeCommand(
         `resuming ${r.id} · response ${r.responseId} · ${context.mode}${offset !== null ? ` · ${output ? output.chars : offset} chars ${output ? `in ${output.path}` : "printed"} before` : ""}`,
       ],
     });
-  } catch (err) {
-    output?.close();
-    const described = describeError(err, {
-      ...(connection ? { baseURL: connection.baseURL } : {}),
-      ...(store ? { storeDir: store.directory } : {}),
-    });
-    say(io, described.message, connection?.secrets);
-    return described.code;
-  } finally {
-    output?.close();
-    await connection?.close();
-  }
+  });
 }
 
 /**
@@ -389,7 +349,7 @@ async function agreesWithServer(
 async function fromTheStart(
   responseId: string,
   runId: string,
-  host: Host,
+  host: RunHost,
   follow: Follow,
   held: OutputFile | { skip: number; printed: string; where: string },
 ): Promise<number> {
@@ -409,7 +369,11 @@ async function fromTheStart(
 }
 
 /** Follows the response of a run that gave up, under the same run id, skipping printed text. */
-async function reattachRun(persisted: PersistedRun, host: Host, follow: Follow): Promise<number> {
+async function reattachRun(
+  persisted: PersistedRun,
+  host: RunHost,
+  follow: Follow,
+): Promise<number> {
   const context = persisted.snapshot.context;
   const stream = context.mode === "stream" && context.sequenceNumber !== null;
   const token = encodeContinuationToken({

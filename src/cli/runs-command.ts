@@ -10,18 +10,10 @@ import { parseArgs } from "node:util";
 import { responseIdOf } from "../persistence/envelope.js";
 import type { RunStoreEntry } from "../persistence/run-store.js";
 import { loadEntries } from "../run/index.js";
-import type { FileRunStore } from "../stores/file-run-store.js";
-import {
-  type CliIo,
-  describeError,
-  EXIT,
-  formatAge,
-  formatTable,
-  openStore,
-  processIo,
-  say,
-  usageError,
-} from "./shared.js";
+import { runCommand } from "./command.js";
+import { EXIT } from "./exit-codes.js";
+import { formatAge, formatTable } from "./format.js";
+import { type CliIo, say } from "./io.js";
 import { RUNS_USAGE } from "./usage.js";
 
 /** One row of `baton runs` (the `--json` shape). */
@@ -79,31 +71,21 @@ function cell(value: unknown): string {
  * process.exitCode = await runRunsCommand(["--store", ".baton/runs"]);
  * ```
  */
-export async function runRunsCommand(
+export function runRunsCommand(
   argv: readonly string[],
   overrides: Partial<CliIo> = {},
 ): Promise<number> {
-  const io = processIo(overrides);
-  let store: FileRunStore | undefined;
-  try {
-    let values: ReturnType<typeof parse>["values"];
-    try {
-      ({ values } = parse(argv));
-    } catch (err) {
-      throw usageError(err, "runs");
-    }
-    if (values.help) {
-      io.stdout.write(`${RUNS_USAGE}\n`);
-      return EXIT.ok;
-    }
-    store = openStore(values, io);
+  const spec = { name: "runs", usage: RUNS_USAGE, parse };
+  return runCommand(argv, overrides, spec, async (session) => {
+    const { io, values } = session;
+    const { store, directory } = session.store();
     const rows = (await loadEntries(store)).map(rowOf);
     if (values.json) {
       io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       return EXIT.ok;
     }
     if (rows.length === 0) {
-      say(io, `no runs in ${store.directory}`);
+      say(io, `no runs in ${directory}`);
       return EXIT.ok;
     }
     const now = Date.now();
@@ -123,11 +105,7 @@ export async function runRunsCommand(
       if (row.error !== undefined) say(io, `unreadable: ${cell(row.runId)}: ${cell(row.error)}`);
     }
     return EXIT.ok;
-  } catch (err) {
-    const described = describeError(err, store ? { storeDir: store.directory } : {});
-    say(io, described.message);
-    return described.code;
-  }
+  });
 }
 
 function parse(argv: readonly string[]) {

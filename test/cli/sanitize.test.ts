@@ -7,7 +7,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, expect, it } from "vitest";
-import { sanitize } from "../../src/cli/shared.js";
+import { sanitize } from "../../src/cli/sanitize.js";
 import type { Emulator } from "../../src/emulator/index.js";
 import { emulatorFor, runBaton, tempDir } from "./cli-harness.js";
 
