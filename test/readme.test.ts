@@ -36,13 +36,20 @@ describe("README snippets", async () => {
       const dir = await mkdtemp(join(cache, "readme-"));
       const file = join(dir, `snippet-${index + 1}.mts`);
       await writeFile(file, localImports(code));
+      // A generous bound: on a busy machine tsx alone takes seconds to start; a failure says
+      // why (its stderr, or the signal that ended it), not just "Command failed".
       const { stdout } = await run(process.execPath, ["--import", "tsx", file], {
         cwd: dir,
-        timeout: 20_000,
+        timeout: 90_000,
         env: { ...process.env, OPENAI_API_KEY: "" },
-      }).finally(() => rm(dir, { recursive: true, force: true }));
+      })
+        .catch((err: { stderr?: string; signal?: string; killed?: boolean }) => {
+          const why = err.killed ? `killed (${err.signal}) after 90 s` : (err.stderr ?? "");
+          throw new Error(`snippet ${index + 1} failed: ${why.slice(-2_000)}`);
+        })
+        .finally(() => rm(dir, { recursive: true, force: true }));
       if (code.includes("// true true")) expect(stdout.trim().split("\n").at(-1)).toBe("true true");
       else expect(stdout.length).toBeGreaterThan(0);
-    }, 30_000);
+    }, 120_000);
   });
 });
