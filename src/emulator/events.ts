@@ -3,13 +3,13 @@
  * returns the finished frame string, which goes into the event log once and is written as is to
  * every follower. Delta frames are assembled by hand: they are the bulk of all traffic.
  */
-import { formatEvent } from "../sse/writer.js";
+import { formatJsonEvent } from "../sse/writer.js";
 import { outputItem, textPart, toResponseObject } from "./response-object.js";
 import type { ResponseRecord } from "./store.js";
 
 /** `event: <type>\ndata: <json>\n\n`: no `id:` lines and no `[DONE]`, as the real API sends. */
-function frame(event: string, data: string): string {
-  return formatEvent({ event, data });
+function frame(event: string, json: string): string {
+  return formatJsonEvent(json, { event });
 }
 
 /** Lifecycle events, which embed the full Response object. */

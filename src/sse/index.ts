@@ -1,8 +1,8 @@
 /**
- * Server-sent events, both ends, for any floor of baton: `formatEvent` / `formatComment` frame
- * what goes on the wire, an `EventLog` holds a stream's frames for replay, an `SseWriter` streams
- * a log to one connection (batching, back-pressure, heartbeats), and `sseEventStream` reads a
- * JSON event stream on the client side.
+ * Server-sent events, both ends, for any floor of baton: `formatEvent` (and its hot-path form
+ * `formatJsonEvent`) and `formatComment` frame what goes on the wire, an `EventLog` holds a
+ * stream's frames for replay, an `SseWriter` streams a log to one connection (batching,
+ * back-pressure, heartbeats), and `sseEventStream` reads a JSON event stream on the client side.
  *
  * @example
  * ```ts
@@ -25,6 +25,7 @@ export {
 export {
   formatComment,
   formatEvent,
+  formatJsonEvent,
   type SseEvent,
   type SseGate,
   type SseSink,

@@ -19,6 +19,7 @@ import {
   EventLog,
   formatComment,
   formatEvent,
+  formatJsonEvent,
   type SseSink,
   SseWriter,
   sseEventStream,
@@ -121,6 +122,25 @@ describe("formatEvent", () => {
     expect(() => formatEvent({ event: "a\rb", data: "x" })).toThrow(RangeError);
     expect(() => formatEvent({ data: "x", retry: -1 })).toThrow(RangeError);
     expect(() => formatEvent({ data: "x", retry: 1.5 })).toThrow(RangeError);
+  });
+});
+
+describe("formatJsonEvent", () => {
+  it("frames compact JSON exactly as formatEvent does, as one data line", () => {
+    const values = [{ text: "line\nbreak\r" }, "x", 7, null, [1, { a: "\u2028" }]];
+    for (const value of values) {
+      const json = JSON.stringify(value);
+      expect(formatJsonEvent(json)).toBe(formatEvent({ data: json }));
+      expect(formatJsonEvent(json, { event: "e", id: 3 })).toBe(
+        formatEvent({ event: "e", id: 3, data: json }),
+      );
+      expect(JSON.parse(parse(formatJsonEvent(json)).events[0]?.data ?? "")).toEqual(value);
+    }
+  });
+
+  it("refuses an id or event type that would break the framing", () => {
+    expect(() => formatJsonEvent("{}", { event: "a\nb" })).toThrow(RangeError);
+    expect(() => formatJsonEvent("{}", { id: "a\rb" })).toThrow(RangeError);
   });
 });
 
