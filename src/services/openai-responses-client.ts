@@ -6,7 +6,6 @@
  * key, which can start a second, billed background response; and retries of reads belong in
  * the machine, where they are visible, bounded and survive a restore.
  */
-
 import { type StreamResponse, sseEventStream } from "../sse/reader.js";
 import {
   ClientFailureError,
