@@ -31,6 +31,11 @@ import { dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { parse } from "yaml";
+import {
+  SCHEMA_ARRAY_KEYWORDS,
+  SCHEMA_KEYWORDS,
+  SCHEMA_MAP_KEYWORDS,
+} from "./json-schema-keywords.js";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -40,23 +45,6 @@ const DEFAULT_SPEC = resolve(REPO_ROOT, "../shared/openai-openapi/openapi.yaml")
 const FIXTURE = resolve(REPO_ROOT, "test/fixtures/openapi-responses.schema.json");
 const SCHEMA_PREFIX = "#/components/schemas/";
 
-/** Keywords whose value is one schema. */
-const SCHEMA_KEYWORDS = new Set([
-  "items",
-  "additionalProperties",
-  "unevaluatedProperties",
-  "unevaluatedItems",
-  "propertyNames",
-  "contains",
-  "not",
-  "if",
-  "then",
-  "else",
-]);
-/** Keywords whose value is an array of schemas. */
-const SCHEMA_ARRAY_KEYWORDS = new Set(["allOf", "anyOf", "oneOf", "prefixItems"]);
-/** Keywords whose value maps names to schemas. */
-const SCHEMA_MAP_KEYWORDS = new Set(["properties", "patternProperties", "dependentSchemas"]);
 /** Keywords copied verbatim. */
 const VALUE_KEYWORDS = new Set([
   "type",

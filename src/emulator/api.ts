@@ -10,9 +10,15 @@ import { parseScript } from "./faults.js";
 import { DEFAULT_FAIL_MESSAGE, type GenerationPlan, startGeneration } from "./generation.js";
 import { estimateTokens, extractInputText } from "./generator.js";
 import { newId } from "./random.js";
-import { snapshot } from "./snapshot.js";
-import { isTerminal, newRecord, type ResponseRecord, type ResponseStore } from "./store.js";
-import type { GenerationScript, ResponseObject } from "./types.js";
+import { toResponseObject } from "./response-object.js";
+import {
+  isTerminal,
+  newRecord,
+  type ResponseEcho,
+  type ResponseRecord,
+  type ResponseStore,
+} from "./store.js";
+import type { GenerationScript } from "./types.js";
 
 /** Emulator options with every default filled in (the subset the API semantics need). */
 export interface ApiSettings {
@@ -34,7 +40,7 @@ export interface ApiSettings {
 export type Reply =
   | { type: "json"; status: number; body: unknown; headers?: Record<string, string> }
   | { type: "sse"; record: ResponseRecord; start: number; stripObfuscation: boolean }
-  /** Foreground JSON create: send the snapshot once the response is terminal. */
+  /** Foreground JSON create: send the Response object once the response is terminal. */
   | { type: "await"; record: ResponseRecord };
 
 /** The body of `DELETE /v1/responses/{id}` (the spec's example). */
@@ -44,20 +50,14 @@ export interface DeletedResponse {
   deleted: true;
 }
 
-/** A create request after validation. */
+/** A create request after validation; `echo` is what the Response object repeats of it. */
 interface CreateRequest {
   background: boolean;
   stream: boolean;
   store: boolean;
-  model: string;
   inputText: string;
-  instructions: string | null;
-  maxOutputTokens: number | null;
-  metadata: Record<string, string>;
-  previousResponseId: string | null;
-  temperature: number;
-  topP: number;
   obfuscation: boolean;
+  echo: ResponseEcho;
 }
 
 /**
@@ -85,7 +85,8 @@ export class ResponsesApi {
     scripts: readonly (GenerationScript | undefined)[],
   ): { reply: Reply; responseId: string } {
     const request = this.#parseCreate(body);
-    const metadataScript = request.metadata.emulator_script;
+    const { echo } = request;
+    const metadataScript = echo.metadata.emulator_script;
     const [queued, header] = scripts;
     const script: GenerationScript = {
       ...queued,
@@ -102,16 +103,8 @@ export class ResponsesApi {
       background: request.background,
       stream: request.stream,
       store: request.store,
-      echo: {
-        model: request.model,
-        instructions: request.instructions,
-        maxOutputTokens: request.maxOutputTokens,
-        metadata: request.metadata,
-        previousResponseId: request.previousResponseId,
-        temperature: request.temperature,
-        topP: request.topP,
-      },
-      inputTokens: estimateTokens(request.inputText) + estimateTokens(request.instructions ?? ""),
+      echo,
+      inputTokens: estimateTokens(request.inputText) + estimateTokens(echo.instructions ?? ""),
       obfuscation: request.obfuscation,
       status: request.background ? "queued" : "in_progress",
     });
@@ -127,7 +120,7 @@ export class ResponsesApi {
     const reply: Reply = request.stream
       ? { type: "sse", record, start: 0, stripObfuscation: false }
       : request.background
-        ? { type: "json", status: 200, body: snapshot(record) }
+        ? { type: "json", status: 200, body: toResponseObject(record) }
         : { type: "await", record };
     return { reply, responseId: record.id };
   }
@@ -136,7 +129,7 @@ export class ResponsesApi {
   retrieve(id: string, query: URLSearchParams): Reply {
     const record = this.#find(id);
     if (query.get("stream") !== "true") {
-      const body = snapshot(record);
+      const body = toResponseObject(record);
       const running = body.status === "queued" || body.status === "in_progress";
       const { pollAfterMs } = this.settings;
       return {
@@ -191,11 +184,11 @@ export class ResponsesApi {
     const record = this.#find(id);
     if (!record.background) throw invalidRequest("Cannot cancel a synchronous response.");
     if (record.status === "cancelled") {
-      return { type: "json", status: 200, body: snapshot(record) };
+      return { type: "json", status: 200, body: toResponseObject(record) };
     }
     if (isTerminal(record.status)) {
       if (this.settings.cancelCompleted === "return") {
-        return { type: "json", status: 200, body: snapshot(record) };
+        return { type: "json", status: 200, body: toResponseObject(record) };
       }
       throw invalidRequest("Cannot cancel a completed response.");
     }
@@ -204,11 +197,11 @@ export class ResponsesApi {
     const { log } = record;
     if (this.settings.streamOnCancel === "failed-event") {
       // Never `response.cancelled`: it is not in the spec and SDK helpers throw on it.
-      log.push(lifecycleFrame("response.failed", record, log.nextSequence));
+      log.push(lifecycleFrame("response.failed", record, log.length));
       log.publish();
     }
     log.close();
-    return { type: "json", status: 200, body: snapshot(record) };
+    return { type: "json", status: 200, body: toResponseObject(record) };
   }
 
   /** `DELETE /v1/responses/{id}`: stops generation, ends live streams, forgets the response. */
@@ -217,11 +210,6 @@ export class ResponsesApi {
     this.store.remove(record);
     const body: DeletedResponse = { id: record.id, object: "response", deleted: true };
     return { type: "json", status: 200, body };
-  }
-
-  /** The snapshot of a record (for the `await` reply and test introspection). */
-  snapshot(record: ResponseRecord): ResponseObject {
-    return snapshot(record);
   }
 
   #find(id: string): ResponseRecord {
@@ -353,15 +341,17 @@ export class ResponsesApi {
       background,
       stream,
       store,
-      model: b.model,
       inputText: extractInputText(input),
-      instructions,
-      maxOutputTokens,
-      metadata: metadata as Record<string, string>,
-      previousResponseId,
-      temperature: temperature ?? 1,
-      topP: topP ?? 1,
       obfuscation: this.settings.obfuscation && !obfuscationOff,
+      echo: {
+        model: b.model,
+        instructions,
+        maxOutputTokens,
+        metadata: metadata as Record<string, string>,
+        previousResponseId,
+        temperature: temperature ?? 1,
+        topP: topP ?? 1,
+      },
     };
   }
 }

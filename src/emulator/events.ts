@@ -3,11 +3,16 @@
  * returns the finished frame string, which goes into the event log once and is written as is to
  * every follower. Delta frames are assembled by hand: they are the bulk of all traffic.
  */
-import { outputItem, snapshot, textPart } from "./snapshot.js";
-import { frame } from "./sse.js";
+import { formatJsonEvent } from "../sse/writer.js";
+import { outputItem, textPart, toResponseObject } from "./response-object.js";
 import type { ResponseRecord } from "./store.js";
 
-/** Lifecycle events, which embed the full Response snapshot. */
+/** `event: <type>\ndata: <json>\n\n`: no `id:` lines and no `[DONE]`, as the real API sends. */
+function frame(event: string, json: string): string {
+  return formatJsonEvent(json, { event });
+}
+
+/** Lifecycle events, which embed the full Response object. */
 export type LifecycleType =
   | "response.created"
   | "response.queued"
@@ -18,7 +23,7 @@ export type LifecycleType =
 
 /** `response.created`, `.queued`, `.in_progress` or a terminal event. */
 export function lifecycleFrame(type: LifecycleType, record: ResponseRecord, seq: number): string {
-  const response = JSON.stringify(snapshot(record));
+  const response = JSON.stringify(toResponseObject(record));
   return frame(type, `{"type":"${type}","response":${response},"sequence_number":${seq}}`);
 }
 

@@ -62,6 +62,7 @@ export function startGeneration(
   plan: GenerationPlan,
   context: GenerationContext,
 ): void {
+  // The log's length is the sequence number of the next event.
   const { log } = record;
   const tokens = createTextGenerator(context.inputText, record.echo.instructions, context.seed);
   const obfuscationPrng = record.obfuscation
@@ -102,25 +103,21 @@ export function startGeneration(
     record.status = "failed";
     record.error = { code: plan.failCode, message: plan.failMessage };
     record.usage = usage();
-    log.push(lifecycleFrame("response.failed", record, log.nextSequence));
+    log.push(lifecycleFrame("response.failed", record, log.length));
     end();
   };
 
   const finish = (): void => {
     record.itemStatus = truncated ? "incomplete" : "completed";
-    log.push(textDoneFrame(record, log.nextSequence));
-    log.push(contentPartFrame("response.content_part.done", record, log.nextSequence));
-    log.push(outputItemFrame("response.output_item.done", record, log.nextSequence));
+    log.push(textDoneFrame(record, log.length));
+    log.push(contentPartFrame("response.content_part.done", record, log.length));
+    log.push(outputItemFrame("response.output_item.done", record, log.length));
     record.status = truncated ? "incomplete" : "completed";
     if (truncated) record.incompleteReason = "max_output_tokens";
     record.completedAtMs = context.clock.now();
     record.usage = usage();
     log.push(
-      lifecycleFrame(
-        truncated ? "response.incomplete" : "response.completed",
-        record,
-        log.nextSequence,
-      ),
+      lifecycleFrame(truncated ? "response.incomplete" : "response.completed", record, log.length),
     );
     end();
   };
@@ -146,9 +143,9 @@ export function startGeneration(
       obfuscationPrng === null
         ? null
         : randomAlphanumeric(obfuscationPrng, 2 + Math.floor(obfuscationPrng() * 14));
-    log.push(deltaFrame(record.itemId, token, obfuscation, log.nextSequence));
+    log.push(deltaFrame(record.itemId, token, obfuscation, log.length));
     if (plan.keepaliveEvery !== null && record.outputTokens % plan.keepaliveEvery === 0) {
-      log.push(keepaliveFrame(log.nextSequence));
+      log.push(keepaliveFrame(log.length));
     }
   };
 
@@ -181,19 +178,19 @@ export function startGeneration(
     immediate = undefined;
     if (stopped) return;
     record.status = "in_progress";
-    log.push(lifecycleFrame("response.in_progress", record, log.nextSequence));
+    log.push(lifecycleFrame("response.in_progress", record, log.length));
     record.itemStatus = "in_progress";
-    log.push(outputItemFrame("response.output_item.added", record, log.nextSequence));
+    log.push(outputItemFrame("response.output_item.added", record, log.length));
     record.hasPart = true;
-    log.push(contentPartFrame("response.content_part.added", record, log.nextSequence));
+    log.push(contentPartFrame("response.content_part.added", record, log.length));
     if (maybeEnd()) return;
     log.publish();
     scheduleStep();
   };
 
-  log.push(lifecycleFrame("response.created", record, log.nextSequence));
+  log.push(lifecycleFrame("response.created", record, log.length));
   if (record.background) {
-    log.push(lifecycleFrame("response.queued", record, log.nextSequence));
+    log.push(lifecycleFrame("response.queued", record, log.length));
     log.publish();
     if (!plan.stuckQueued) timer = setTimeout(begin, plan.queuedMs);
   } else {

@@ -1,5 +1,5 @@
 /**
- * Small helpers of the HTTP layer: reading a body, writing JSON and SSE heads, and flattening
+ * Small helpers of the HTTP layer: reading a body, writing JSON, and flattening
  * headers and query strings for the request log.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
@@ -81,15 +81,6 @@ export function sendJson(
     "content-length": Buffer.byteLength(text),
   });
   res.end(text);
-}
-
-/** Writes the head of an SSE reply; the body follows through an `SseWriter`. */
-export function writeSseHead(res: ServerResponse): void {
-  res.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    connection: "keep-alive",
-  });
 }
 
 /** Request headers as a flat record, without `authorization` (never logged). */

@@ -1,12 +1,13 @@
 /**
  * The HTTP layer: routes `/v1/responses…` to `ResponsesApi`, records every request, checks the
- * API key, applies faults, and writes the reply (JSON, awaited JSON, or SSE through an
- * `SseWriter`). `startEmulator` wires it all together.
+ * API key, applies faults, and writes the reply (JSON, awaited JSON, or SSE through the shared
+ * `SseWriter`, see `sse-reply.ts`). `startEmulator` wires it all together.
  */
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { BodyRefusedError } from "../errors.js";
+import type { LogListener } from "../sse/event-log.js";
 import { type ApiSettings, type Reply, ResponsesApi } from "./api.js";
 import { systemClock } from "./clock.js";
 import {
@@ -20,10 +21,11 @@ import {
   unknownRoute,
 } from "./errors.js";
 import { actionOf, type FaultAction, FaultRules, parseFaultHeader, parseScript } from "./faults.js";
-import { queryRecord, readBody, recordableHeaders, sendJson, writeSseHead } from "./http-util.js";
+import { queryRecord, readBody, recordableHeaders, sendJson } from "./http-util.js";
 import { newId } from "./random.js";
 import { RequestLog } from "./request-log.js";
-import { type LogListener, SseWriter, type SseWriterOptions } from "./sse.js";
+import { toResponseObject } from "./response-object.js";
+import { type StreamFaults, sendSse } from "./sse-reply.js";
 import { ResponseStore } from "./store.js";
 import type {
   Emulator,
@@ -127,27 +129,22 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let creates = 0;
 
   /** Writes a reply; `sse` carries the fault behaviour of an SSE connection. */
-  const send = (
-    res: ServerResponse,
-    reply: Reply,
-    sse: Omit<SseWriterOptions, "start" | "stripObfuscation"> = {},
-  ): void => {
+  const send = (res: ServerResponse, reply: Reply, sse: StreamFaults = {}): void => {
     if (reply.type === "json") {
       sendJson(res, reply.status, reply.body, reply.headers);
       return;
     }
     if (reply.type === "sse") {
-      writeSseHead(res);
-      new SseWriter(res, reply.record.log, {
+      sendSse(res, reply.record.log, {
         ...sse,
         start: reply.start,
         stripObfuscation: reply.stripObfuscation,
-      }).begin();
+      });
       return;
     }
     // Foreground JSON: answer once the response is terminal (or gone).
     const { log } = reply.record;
-    const answer = (): void => sendJson(res, 200, api.snapshot(reply.record));
+    const answer = (): void => sendJson(res, 200, toResponseObject(reply.record));
     if (log.closed) {
       answer();
       return;
@@ -417,7 +414,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     droppedRequests: () => requestLog.dropped,
     getResponse: (id: string): ResponseObject | undefined => {
       const record = store.peek(id);
-      return record === undefined ? undefined : api.snapshot(record);
+      return record === undefined ? undefined : toResponseObject(record);
     },
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {

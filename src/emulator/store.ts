@@ -1,13 +1,15 @@
 /**
  * Responses and their event logs, keyed by id. A record holds the mutable state of one response
- * (status, text so far, usage…) plus its `EventLog`; `snapshot.ts` turns it into the wire object.
- * Lookups apply retention: past `retentionMs` a response is gone (404) everywhere.
+ * (status, text so far, usage…) plus its `EventLog`, where frame `i` is the event whose
+ * `sequence_number` is `i`; `response-object.ts` turns a record into the wire object. Lookups
+ * apply retention: past `retentionMs` a response is gone (404) everywhere.
  */
+
+import { EventLog } from "../sse/event-log.js";
 import type { Clock } from "./clock.js";
-import { EventLog } from "./sse.js";
 import type { ResponseStatus, ResponseUsage } from "./types.js";
 
-/** The request fields a Response echoes back. */
+/** The fields of a create request that its Response object echoes back. */
 export interface ResponseEcho {
   model: string;
   instructions: string | null;

@@ -169,7 +169,7 @@ export interface Emulator {
   droppedRequests(): number;
   /** Number of `POST /v1/responses` received, faulted ones included. */
   countCreates(): number;
-  /** The current stored snapshot of a response (for test introspection). */
+  /** The current Response object of a stored response (for test introspection). */
   getResponse(id: string): ResponseObject | undefined;
   /** Closes the server and every open socket and stops all generation timers. */
   close(): Promise<void>;

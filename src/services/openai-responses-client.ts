@@ -6,6 +6,7 @@
  * key, which can start a second, billed background response; and retries of reads belong in
  * the machine, where they are visible, bounded and survive a restore.
  */
+import { type StreamResponse, sseEventStream } from "../sse/reader.js";
 import {
   ClientFailureError,
   classifyClientError,
@@ -22,7 +23,6 @@ import type {
   ResponseStreamEvent,
   ResponsesClient,
 } from "./responses-client.js";
-import { type StreamResponse, sseEventStream } from "./sse-event-stream.js";
 
 /** The per-request options baton passes to the SDK (its `RequestOptions`, as far as baton uses them). */
 export interface RequestOptionsLike {

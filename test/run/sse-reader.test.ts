@@ -1,5 +1,5 @@
 /**
- * baton reads stream bodies with its own SSE reader (src/services/sse-event-stream.ts) over the
+ * baton reads stream bodies with its own SSE reader (src/sse/reader.ts) over the
  * SDK's raw `Response`. These tests hold it to the SDK's reading (same events, in the same
  * order, for the same emulator stream), to the SSE framing rules, and to the failure rules: a
  * bad event is a typed error after the good ones before it; an abort ends quietly; a body that
@@ -10,7 +10,7 @@ import type { Emulator } from "../../src/emulator/index.js";
 import { openAIResponsesClient, type ResponseStreamEvent } from "../../src/index.js";
 import { ProtocolError } from "../../src/services/client-failure.js";
 import { toStreamEvent } from "../../src/services/openai-responses-client.js";
-import { type StreamResponse, sseEventStream } from "../../src/services/sse-event-stream.js";
+import { type StreamResponse, sseEventStream } from "../../src/sse/reader.js";
 import { clientFor, emulatorFor, startStreamedRun, storedText } from "../support/run-harness.js";
 
 const SSE = "text/event-stream; charset=utf-8";

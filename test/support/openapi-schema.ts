@@ -50,6 +50,11 @@
  */
 import { readFileSync } from "node:fs";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import {
+  SCHEMA_ARRAY_KEYWORDS,
+  SCHEMA_KEYWORDS,
+  SCHEMA_MAP_KEYWORDS,
+} from "../../scripts/json-schema-keywords.js";
 
 type SchemaObject = { [key: string]: unknown };
 
@@ -73,20 +78,6 @@ const BASE_ID = "https://baton.invalid/openapi-responses.schema.json";
 const KEEPALIVE_DEF = "baton.KeepaliveEvent";
 const MIXIN_SUFFIX = ".mixin";
 
-const SCHEMA_KEYWORDS = [
-  "items",
-  "additionalProperties",
-  "unevaluatedProperties",
-  "unevaluatedItems",
-  "propertyNames",
-  "contains",
-  "not",
-  "if",
-  "then",
-  "else",
-];
-const SCHEMA_ARRAY_KEYWORDS = ["allOf", "anyOf", "oneOf", "prefixItems"];
-const SCHEMA_MAP_KEYWORDS = ["properties", "patternProperties", "dependentSchemas"];
 /** Keywords that only annotate; a union node with nothing else besides is a pure union. */
 const ANNOTATIONS = new Set(["title", "default", "deprecated", "readOnly", "writeOnly"]);
 

@@ -1,6 +1,7 @@
 /**
- * Reads the body of a Responses API stream (server-sent events) into baton's
- * {@link ResponseStreamEvent}s.
+ * Reads the body of a server-sent event stream whose events carry JSON (the Responses API's, and
+ * any other such stream) into the caller's events: `toEvent` maps each parsed `data` payload.
+ * For the Responses API that is the client port's `toStreamEvent`.
  *
  * Why not the SDK's `Stream`: its SSE decoder copies the rest of the received chunk for every
  * event it cuts off (cost per event grows with the chunk, so a backlog — a replay of a long
@@ -11,8 +12,7 @@
  * port asks it for the raw `Response` with `.asResponse()`.
  */
 import { createParser } from "eventsource-parser";
-import { ProtocolError } from "./client-failure.js";
-import type { ResponseEventStream, ResponseStreamEvent } from "./responses-client.js";
+import { ProtocolError } from "../errors.js";
 
 /** A response body as `fetch` implementations give it: web stream or Node stream, bytes or text. */
 export type StreamBody = AsyncIterable<Uint8Array | string>;
@@ -21,6 +21,11 @@ export type StreamBody = AsyncIterable<Uint8Array | string>;
 export interface StreamResponse {
   readonly headers: { get(name: string): string | null };
   readonly body: StreamBody | null;
+}
+
+/** The events of one stream, in order; `abort()` closes its connection. */
+export interface SseEventStream<T> extends AsyncIterable<T> {
+  abort(): void;
 }
 
 /**
@@ -41,12 +46,12 @@ export interface StreamResponse {
  * }
  * ```
  */
-export function sseEventStream(
+export function sseEventStream<T>(
   response: StreamResponse,
   controller: AbortController,
-  toEvent: (raw: unknown) => ResponseStreamEvent,
+  toEvent: (raw: unknown) => T,
   fail: (err: unknown) => unknown = (err) => err,
-): ResponseEventStream {
+): SseEventStream<T> {
   const contentType = response.headers.get("content-type");
   if (contentType !== null && !contentType.toLowerCase().includes("text/event-stream")) {
     controller.abort();
@@ -59,18 +64,19 @@ export function sseEventStream(
   };
 }
 
-async function* readEvents(
+async function* readEvents<T>(
   body: StreamBody | null,
   aborted: AbortSignal,
-  toEvent: (raw: unknown) => ResponseStreamEvent,
+  toEvent: (raw: unknown) => T,
   fail: (err: unknown) => unknown,
-): AsyncGenerator<ResponseStreamEvent, void, undefined> {
+): AsyncGenerator<T, void, undefined> {
   if (!body) throw fail(new ProtocolError("the stream response has no body"));
   // Events cut from one chunk; what a bad event follows is still handed over before its error.
-  const ready: ResponseStreamEvent[] = [];
+  const ready: T[] = [];
   let failure: unknown;
   const parser = createParser({
     onEvent(message) {
+      // `[DONE]`: the end sentinel of OpenAI's Chat Completions streams (not JSON).
       if (failure !== undefined || message.data === "[DONE]") return;
       try {
         ready.push(toEvent(parseJson(message.data)));
@@ -83,7 +89,7 @@ async function* readEvents(
   try {
     for await (const chunk of body) {
       parser.feed(typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }));
-      for (let i = 0; i < ready.length; i++) yield ready[i] as ResponseStreamEvent;
+      for (let i = 0; i < ready.length; i++) yield ready[i] as T;
       ready.length = 0;
       if (failure !== undefined) throw failure;
     }

@@ -1,5 +1,6 @@
 /**
- * Turns a response record into the Response object on the wire, with every field the spec
+ * The wire form of a response: turns a response record into the Response object of the API
+ * (what `GET /v1/responses/{id}` sends, and lifecycle events embed), with every field the spec
  * requires and in the order of a real capture (protocol.md §3). `output_text` is left out on
  * purpose: it is an SDK-only convenience property the SDK computes itself.
  */
@@ -28,10 +29,10 @@ export function outputItem(record: ResponseRecord): OutputMessage {
  *
  * @example
  * ```ts
- * const body = JSON.stringify(snapshot(record)); // what GET /v1/responses/{id} sends
+ * const body = JSON.stringify(toResponseObject(record)); // what GET /v1/responses/{id} sends
  * ```
  */
-export function snapshot(record: ResponseRecord): ResponseObject {
+export function toResponseObject(record: ResponseRecord): ResponseObject {
   const { echo } = record;
   return {
     id: record.id,
