@@ -4,17 +4,11 @@
  * swaps the client (another process, another key, the emulator, a test double).
  *
  * Promise actors reject with a classified {@link ClientFailure}, never with an SDK error, so the
- * machine's guards decide on plain data.
- *
- * A stream is opened by one actor (`createStream` in `started`, `resume` in `resumed`) and read
- * by another (`stream`, in `streaming`). It is handed over the XState way: in the opening
- * actor's output, which the done event carries to the transition into `streaming`, whose
- * invoke takes it as input. Each run reads the stream it opened, whatever else runs alongside.
- * What XState keeps of those actors in a snapshot leaves the stream out
- * ({@link persistedWithoutStream}): a save is plain data, and a restored run opens its stream
- * again.
+ * machine's guards decide on plain data. The two that open a stream (`createResponseStream`,
+ * `openStream`) hand it to the reader of the `streaming` state (`stream-reader.ts`) in their
+ * output, as `stream-handoff.ts` describes.
  */
-import { type AnyActorLogic, type EventObject, fromCallback, fromPromise } from "xstate";
+import { fromPromise } from "xstate";
 import {
   type ClientFailure,
   classifyClientError,
@@ -28,85 +22,18 @@ import type {
   ResponsesClient,
   RetrieveResult,
 } from "../services/responses-client.js";
-import type { StreamActorEvent } from "./run-types.js";
-import { cursorAfter, readBatch } from "./stream-batch.js";
+import { MAX_TIMER_MS } from "./backoff.js";
+import {
+  type CreatedStream,
+  handOver,
+  type OpenedStream,
+  persistedWithoutStream,
+} from "./stream-handoff.js";
+import { streamReader } from "./stream-reader.js";
 
-/** The longest single `setTimeout` Node accepts; longer waits are chained. */
-export const MAX_TIMER_MS = 2_147_483_647;
-/**
- * The most events handed to the machine at once: bounds how long a backlog (a replay of a long
- * answer) holds back its first text, and the size of one delta.
- */
-const MAX_STREAM_BATCH = 256;
-/**
- * Events at or before the furthest sequence number a stream has reached that it may send
- * (beyond a full replay from 0, which a server ignoring `starting_after` sends once) before it
- * is taken as broken: a stream that repeats old events forever never ends otherwise.
- */
-export const MAX_REPEATED_EVENTS = 100;
-
-/** A stream opened and handed over to the state that reads it (in a done event's output). */
-export interface OpenedStream {
-  /** Never persisted: see {@link persistedWithoutStream}. */
-  stream: ResponseEventStream;
-}
-
-/** The create stream, read up to `response.created`, which names the response. */
-export interface CreatedStream extends OpenedStream {
-  response: ResponseState;
-  sequenceNumber: number;
-}
-
-export interface ConsumeStreamInput {
-  responseId: string;
-  /** The run's cursor: the reader reads each batch against it, and moves it as the run does. */
-  startingAfter: number | null;
-  firstEventTimeoutMs: number;
-  idleTimeoutMs: number;
-  /** Epoch ms after which a response still `queued` trips the watchdog (null: never). */
-  queuedDeadlineAt: number | null;
-  /** The stream the state before opened; opened here when there is none. Never persisted. */
-  stream?: ResponseEventStream;
-}
-
-/**
- * `logic` whose persisted snapshot leaves out the live stream of its input or output. XState
- * keeps a child's input (and a done child's output) in the snapshot it persists, and a handed-
- * over stream lives there; a save must stay plain data.
- */
-function persistedWithoutStream<TLogic extends AnyActorLogic>(logic: TLogic): TLogic {
-  return {
-    ...logic,
-    getPersistedSnapshot: (snapshot: unknown, options: unknown) => {
-      const persisted = logic.getPersistedSnapshot(snapshot, options as never) as object;
-      if (!holdsStream(persisted, "input") && !holdsStream(persisted, "output")) return persisted;
-      const plain: Record<string, unknown> = { ...persisted };
-      for (const key of ["input", "output"] as const) {
-        if (!holdsStream(plain, key)) continue;
-        const { stream: _stream, ...rest } = plain[key] as Record<string, unknown>;
-        plain[key] = rest;
-      }
-      return plain;
-    },
-  };
-}
-
-function holdsStream(snapshot: object, key: "input" | "output"): boolean {
-  const value = (snapshot as Record<string, unknown>)[key];
-  return typeof value === "object" && value !== null && "stream" in value;
-}
-
-/**
- * A stream an opening actor hands over in its output. Until the output is delivered it is the
- * actor's: stopped before that (its state left: a cancel, a disconnect, the deadline), the actor
- * closes it. Once the output is delivered XState no longer aborts the actor's signal, and the
- * stream is the next state's (or the transition's, which closes it if it does not read it).
- */
-function handOver(stream: ResponseEventStream, signal: AbortSignal): ResponseEventStream {
-  if (signal.aborted) stream.abort();
-  else signal.addEventListener("abort", () => stream.abort(), { once: true });
-  return stream;
-}
+export { MAX_TIMER_MS } from "./backoff.js";
+export type { CreatedStream, OpenedStream } from "./stream-handoff.js";
+export { type ConsumeStreamInput, MAX_REPEATED_EVENTS } from "./stream-reader.js";
 
 /** Resolves at `until` (epoch ms); never, when `until` is null. Survives restore: absolute. */
 export const sleepUntil = fromPromise<void, { until: number | null }>(({ input, signal }) => {
@@ -318,145 +245,8 @@ export function createRunActors(client: ResponsesClient) {
         ),
     ),
 
-    /**
-     * Reads a stream to its end and reports every event, and how the stream stopped, to the
-     * machine: each batch with its reading against the run's cursor, which this reader moves
-     * as the machine does (the machine takes what the reading accepts; a reading that ends the
-     * batch ends the stream). Also the idle and first-event watchdogs: the SDK's timeout covers
-     * only the wait for headers, so a silent body would otherwise hang forever.
-     */
-    consumeStream: persistedWithoutStream(
-      fromCallback<EventObject, ConsumeStreamInput>(({ input, sendBack }) => {
-        const send = (event: StreamActorEvent) => sendBack(event);
-        let stream = input.stream;
-        let cursor = input.startingAfter;
-        let stopped = false;
-        const connection = new AbortController();
-        let sawEvent = false;
-        let lastEventAt = Date.now();
-        let queued = true;
-        // Progress is a sequence number beyond any seen: only progress feeds the watchdogs.
-        let furthest = input.startingAfter ?? -1;
-        let progressed = false;
-        let repeated = 0;
-        const repeatsAllowed = furthest + 1 + MAX_REPEATED_EVENTS;
-
-        const stop = () => {
-          stopped = true;
-          clearImmediate(flushing);
-          clearTimeout(idleTimer);
-          clearTimeout(queuedTimer);
-          connection.abort();
-          stream?.abort();
-        };
-        // One timer, re-armed only when it fires: cheaper than resetting it on every event.
-        const checkIdle = () => {
-          const limit = sawEvent ? input.idleTimeoutMs : input.firstEventTimeoutMs;
-          const left = lastEventAt + limit - Date.now();
-          if (left > 0) {
-            idleTimer = setTimeout(checkIdle, left);
-            return;
-          }
-          if (stopped) return;
-          stop();
-          send({ type: "stream.stalled", reason: sawEvent ? "stalled" : "no-first-event" });
-        };
-        let idleTimer = setTimeout(
-          checkIdle,
-          Math.min(input.firstEventTimeoutMs, input.idleTimeoutMs),
-        );
-        let queuedTimer: NodeJS.Timeout | undefined;
-        if (input.queuedDeadlineAt !== null) {
-          queuedTimer = setTimeout(
-            () => {
-              if (queued && !stopped) send({ type: "watchdog.queued" });
-            },
-            Math.min(Math.max(0, input.queuedDeadlineAt - Date.now()), MAX_TIMER_MS),
-          );
-        }
-
-        // Events are handed over in batches: every event already received when the event loop
-        // comes round goes in one `stream.events`, one machine transition per batch rather than
-        // per token. While the model is slower than the reader that is one event per batch. A
-        // backlog (a replay) is cut in batches of 1, 2, 4 … up to MAX_STREAM_BATCH events, so the
-        // first text is not held back. A batch not yet handed over is not lost: the cursor stays
-        // before it.
-        let batch: ResponseStreamEvent[] = [];
-        let batchLimit = 1;
-        let flushing: NodeJS.Immediate | undefined;
-        const flush = () => {
-          clearImmediate(flushing);
-          flushing = undefined;
-          if (stopped || batch.length === 0) return;
-          // Once per batch rather than per event: the watchdogs count in event-loop turns.
-          if (progressed) lastEventAt = Date.now();
-          progressed = false;
-          const events = batch;
-          batch = [];
-          const reading = readBatch(cursor, events);
-          cursor = cursorAfter(cursor, reading);
-          send({ type: "stream.events", events, reading });
-        };
-
-        (async () => {
-          if (!stream) {
-            stream = await client.streamFrom(
-              input.responseId,
-              input.startingAfter ?? undefined,
-              connection.signal,
-            );
-            if (stopped) return stream.abort();
-          }
-          for await (const event of stream) {
-            if (stopped) return;
-            if (event.sequenceNumber > furthest) {
-              furthest = event.sequenceNumber;
-              progressed = true;
-              sawEvent = true;
-            } else if (++repeated > repeatsAllowed) {
-              flush();
-              if (stopped) return;
-              stop();
-              send({
-                type: "stream.failed",
-                failure: {
-                  kind: "protocol",
-                  message: `the stream repeated ${repeated} events already received (last #${event.sequenceNumber}, reached #${furthest})`,
-                },
-              });
-              return;
-            }
-            if (event.kind === "lifecycle" && event.response.status !== "queued") queued = false;
-            if (event.kind === "delta") queued = false;
-            batch.push(event);
-            if (event.kind === "terminal") {
-              flush();
-              stop();
-              return;
-            }
-            if (batch.length >= batchLimit) {
-              batchLimit = Math.min(batchLimit * 2, MAX_STREAM_BATCH);
-              flush();
-            } else {
-              flushing ??= setImmediate(flush);
-            }
-          }
-          flush();
-          if (!stopped) {
-            stop();
-            send({ type: "stream.closed" });
-          }
-        })().catch((err: unknown) => {
-          // What was read before the failure is good: hand it over first.
-          flush();
-          if (stopped) return;
-          stop();
-          send({ type: "stream.failed", failure: classifyClientError(err) });
-        });
-
-        return stop;
-      }),
-    ),
+    /** Reads the stream the state before opened: see `stream-reader.ts`. */
+    consumeStream: streamReader(client),
   };
 }
 

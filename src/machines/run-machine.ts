@@ -29,8 +29,9 @@
 import { and, setup } from "xstate";
 import { isTransient } from "../services/client-failure.js";
 import type { ResponsesClient } from "../services/responses-client.js";
+import { MAX_TIMER_MS } from "./backoff.js";
 import { runActions } from "./run-actions.js";
-import { createRunActors, MAX_TIMER_MS } from "./run-actors.js";
+import { createRunActors } from "./run-actors.js";
 import {
   cancelGraceEnd,
   createTimeout,
@@ -83,6 +84,13 @@ const cancelLocally = { target: "#run.done", actions: "finishCancelledLocally" }
 const disconnectConsumer = {
   target: "#run.interrupted.detached",
   actions: { type: "markInterrupted", params: { reason: "consumer" } },
+} as const;
+
+/** The response is gone (deleted, expired, never there): there is nothing more to follow. */
+const endWhenNotFound = {
+  guard: { type: "isNotFound", params: failureParams },
+  target: "#run.done",
+  actions: { type: "giveUp", params: giveUpParams("not-found") },
 } as const;
 
 /** A read (poll or confirm) found the service's verdict: the run is done. */
@@ -357,11 +365,7 @@ export const runMachine = setup({
               },
             ],
             onError: [
-              {
-                guard: { type: "isNotFound", params: failureParams },
-                target: "#run.done",
-                actions: { type: "giveUp", params: giveUpParams("not-found") },
-              },
+              endWhenNotFound,
               {
                 guard: { type: "canRetry", params: failureParams },
                 target: "waiting",
@@ -479,11 +483,7 @@ export const runMachine = setup({
             input: requestInput,
             onDone: [finishOnVerdict, { target: "backoff" }],
             onError: [
-              {
-                guard: { type: "isNotFound", params: failureParams },
-                target: "#run.done",
-                actions: { type: "giveUp", params: giveUpParams("not-found") },
-              },
+              endWhenNotFound,
               // Any other failure: the resume finds out (or fails, and is counted).
               { target: "backoff" },
             ],
@@ -542,11 +542,7 @@ export const runMachine = setup({
               { type: "emitSegment", params: { kind: "poll-fallback", startingAfter: null } },
             ],
           },
-          {
-            guard: { type: "isNotFound", params: failureParams },
-            target: "done",
-            actions: { type: "giveUp", params: giveUpParams("not-found") },
-          },
+          endWhenNotFound,
           {
             guard: { type: "isTransientFailure", params: failureParams },
             target: "interrupted",
@@ -601,11 +597,7 @@ export const runMachine = setup({
                 guard: { type: "isAlreadyFinished", params: failureParams },
                 target: "confirming",
               },
-              {
-                guard: { type: "isNotFound", params: failureParams },
-                target: "#run.done",
-                actions: { type: "giveUp", params: giveUpParams("not-found") },
-              },
+              endWhenNotFound,
               deadlineEndsCancel,
               {
                 guard: { type: "canRetry", params: failureParams },
