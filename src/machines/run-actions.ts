@@ -79,6 +79,14 @@ function enqueueRun<P extends Params = undefined>(collect: (args: EnqueueArgs, p
   >(collect);
 }
 
+/**
+ * The actions by name, as the machine's `setup({ actions })` registers them.
+ *
+ * @example
+ * ```ts
+ * { target: "#run.cancelling", actions: { type: "requestCancel", params: { cause: "consumer" } } }
+ * ```
+ */
 export const runActions = {
   /** A run with a deadline gets its timer (a child: it must survive a restore). */
   armDeadline: enqueueRun(({ context, enqueue }) => {

@@ -23,6 +23,14 @@ interface GuardArgs {
   context: RunContext;
 }
 
+/**
+ * The guards by name, as the machine's `setup({ guards })` registers them.
+ *
+ * @example
+ * ```ts
+ * { guard: { type: "canRetry", params: failureParams }, target: "backoff" } // in a state's onError
+ * ```
+ */
 export const runGuards = {
   isStreamMode: ({ context }: GuardArgs) => context.mode === "stream",
   hasResponse: ({ context }: GuardArgs) => context.responseId !== null,
