@@ -31,7 +31,7 @@ import type { BatchReading } from "./stream-batch.js";
 type Params = ParameterizedObject["params"] | undefined;
 
 /** A stream (re)opened, or given up for polling: what a `segment` says. */
-interface SegmentParams {
+export interface SegmentParams {
   kind: "initial" | "continuation" | "replay" | "poll-fallback";
   startingAfter: number | null;
 }
