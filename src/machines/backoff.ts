@@ -2,6 +2,9 @@
 import { serverWait } from "../services/client-failure.js";
 import type { RetryPolicy } from "./run-types.js";
 
+/** The longest single `setTimeout` Node accepts; longer waits are chained. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /**
  * The delay before retry number `attempt` (0 for the first retry): `baseDelayMs · 2^attempt`,
  * capped at `maxDelayMs`, minus a random fraction up to `jitter` of it. A server's

@@ -4,9 +4,11 @@
  * swaps the client (another process, another key, the emulator, a test double).
  *
  * Promise actors reject with a classified {@link ClientFailure}, never with an SDK error, so the
- * machine's guards decide on plain data.
+ * machine's guards decide on plain data. The two that open a stream (`createResponseStream`,
+ * `openStream`) hand it to the reader of the `streaming` state (`stream-reader.ts`) in their
+ * output, as `stream-handoff.ts` describes.
  */
-import { type EventObject, fromCallback, fromPromise } from "xstate";
+import { fromPromise } from "xstate";
 import {
   type ClientFailure,
   classifyClientError,
@@ -20,62 +22,18 @@ import type {
   ResponsesClient,
   RetrieveResult,
 } from "../services/responses-client.js";
-import type { StreamActorEvent } from "./run-types.js";
+import { MAX_TIMER_MS } from "./backoff.js";
+import {
+  type CreatedStream,
+  handOver,
+  type OpenedStream,
+  persistedWithoutStream,
+} from "./stream-handoff.js";
+import { streamReader } from "./stream-reader.js";
 
-/** The longest single `setTimeout` Node accepts; longer waits are chained. */
-export const MAX_TIMER_MS = 2_147_483_647;
-/**
- * The most events handed to the machine at once: bounds how long a backlog (a replay of a long
- * answer) holds back its first text, and the size of one delta.
- */
-const MAX_STREAM_BATCH = 256;
-/**
- * Events at or before the furthest sequence number a stream has reached that it may send
- * (beyond a full replay from 0, which a server ignoring `starting_after` sends once) before it
- * is taken as broken: a stream that repeats old events forever never ends otherwise.
- */
-export const MAX_REPEATED_EVENTS = 100;
-/** An opened stream not picked up by the streaming state within this time is closed. */
-const PARKED_STREAM_TTL_MS = 30_000;
-
-export interface CreatedStream {
-  response: ResponseState;
-  sequenceNumber: number;
-}
-
-export interface ConsumeStreamInput {
-  runId: string;
-  responseId: string;
-  startingAfter: number | null;
-  firstEventTimeoutMs: number;
-  idleTimeoutMs: number;
-  /** Epoch ms after which a response still `queued` trips the watchdog (null: never). */
-  queuedDeadlineAt: number | null;
-}
-
-/**
- * Streams opened by one actor (`started`, `resumed`) and read by another (`streaming`): an
- * HTTP stream cannot outlive the state that invoked it, so it is parked here, keyed by run id,
- * for the next state to take. Nothing parked here is ever persisted.
- */
-class ParkedStreams {
-  readonly #streams = new Map<string, { stream: ResponseEventStream; timer: NodeJS.Timeout }>();
-
-  park(runId: string, stream: ResponseEventStream): void {
-    this.take(runId)?.abort();
-    const timer = setTimeout(() => this.take(runId)?.abort(), PARKED_STREAM_TTL_MS);
-    timer.unref();
-    this.#streams.set(runId, { stream, timer });
-  }
-
-  take(runId: string): ResponseEventStream | undefined {
-    const parked = this.#streams.get(runId);
-    if (!parked) return undefined;
-    clearTimeout(parked.timer);
-    this.#streams.delete(runId);
-    return parked.stream;
-  }
-}
+export { MAX_TIMER_MS } from "./backoff.js";
+export type { CreatedStream, OpenedStream } from "./stream-handoff.js";
+export { type ConsumeStreamInput, MAX_REPEATED_EVENTS } from "./stream-reader.js";
 
 /** Resolves at `until` (epoch ms); never, when `until` is null. Survives restore: absolute. */
 export const sleepUntil = fromPromise<void, { until: number | null }>(({ input, signal }) => {
@@ -95,7 +53,7 @@ export const sleepUntil = fromPromise<void, { until: number | null }>(({ input, 
 /**
  * A connection that must answer within `ms`: its signal aborts when `outer` does or when the
  * time is up, until `answered()` is called. After that the connection lives on (a stream
- * handed to the next state) and only its own abort closes it.
+ * handed to the next state, see {@link handOver}) and only its own abort closes it.
  */
 function boundedConnection(outer: AbortSignal, ms: number) {
   const connection = new AbortController();
@@ -181,8 +139,6 @@ async function bounded<T>(
  * ```
  */
 export function createRunActors(client: ResponsesClient) {
-  const parked = new ParkedStreams();
-
   return {
     sleepUntil,
 
@@ -196,46 +152,50 @@ export function createRunActors(client: ResponsesClient) {
 
     /**
      * Opens the create stream and reads up to `response.created`, which names the response;
-     * given up on when that event has not come within `timeoutMs`.
+     * given up on when that event has not come within `timeoutMs`. The rest of the stream is
+     * handed over in the output.
      */
-    createResponseStream: fromPromise<
-      CreatedStream,
-      { runId: string; request: CreateRequest; timeoutMs: number }
-    >(({ input, signal }) =>
-      classified(async () => {
-        const connection = boundedConnection(signal, input.timeoutMs);
-        let stream: ResponseEventStream;
-        let first: IteratorResult<ResponseStreamEvent>;
-        let iterator: AsyncIterator<ResponseStreamEvent>;
-        try {
-          stream = await client.createStream(input.request, connection.signal);
-          iterator = stream[Symbol.asyncIterator]();
-          first = await iterator.next();
-        } catch (err) {
-          if (connection.timedOut) throw timedOut("create", input.timeoutMs);
-          throw err;
-        } finally {
-          connection.answered();
-        }
-        if (first.done || first.value.kind !== "lifecycle") {
-          stream.abort();
-          // An aborted SDK stream ends quietly: say why it ended.
-          if (connection.timedOut) {
-            throw {
-              kind: "timeout",
-              message: `the create timed out: no response.created within ${input.timeoutMs} ms`,
-            } satisfies ClientFailure;
-          }
-          throw new ProtocolError("the stream did not start with response.created");
-        }
-        // Hand the rest of the same iterator to the streaming state.
-        parked.park(input.runId, {
-          abort: () => stream.abort(),
-          [Symbol.asyncIterator]: () => iterator,
-        });
-        if (signal.aborted) parked.take(input.runId)?.abort();
-        return { response: first.value.response, sequenceNumber: first.value.sequenceNumber };
-      }),
+    createResponseStream: persistedWithoutStream(
+      fromPromise<CreatedStream, { request: CreateRequest; timeoutMs: number }>(
+        ({ input, signal }) =>
+          classified(async () => {
+            const connection = boundedConnection(signal, input.timeoutMs);
+            let stream: ResponseEventStream;
+            let first: IteratorResult<ResponseStreamEvent>;
+            let iterator: AsyncIterator<ResponseStreamEvent>;
+            try {
+              stream = await client.createStream(input.request, connection.signal);
+              iterator = stream[Symbol.asyncIterator]();
+              first = await iterator.next();
+            } catch (err) {
+              if (connection.timedOut) throw timedOut("create", input.timeoutMs);
+              throw err;
+            } finally {
+              connection.answered();
+            }
+            if (first.done || first.value.kind !== "lifecycle") {
+              stream.abort();
+              // An aborted SDK stream ends quietly: say why it ended.
+              if (connection.timedOut) {
+                throw {
+                  kind: "timeout",
+                  message: `the create timed out: no response.created within ${input.timeoutMs} ms`,
+                } satisfies ClientFailure;
+              }
+              throw new ProtocolError("the stream did not start with response.created");
+            }
+            // The rest of the same iterator is the streaming state's to read.
+            const rest: ResponseEventStream = {
+              abort: () => stream.abort(),
+              [Symbol.asyncIterator]: () => iterator,
+            };
+            return {
+              response: first.value.response,
+              sequenceNumber: first.value.sequenceNumber,
+              stream: handOver(rest, signal),
+            };
+          }),
+      ),
     ),
 
     /** A poll (or a check, or a cancel's confirmation), given up on after `timeoutMs`. */
@@ -247,32 +207,34 @@ export function createRunActors(client: ResponsesClient) {
     ),
 
     /**
-     * Reopens the stream after the cursor (or from the start when there is none). A server that
-     * accepts the connection but never answers is given up on after `headersTimeoutMs`.
+     * Reopens the stream after the cursor (or from the start when there is none), handed over
+     * in the output. A server that accepts the connection but never answers is given up on
+     * after `headersTimeoutMs`.
      */
-    openStream: fromPromise<
-      void,
-      { runId: string; responseId: string; startingAfter: number | null; headersTimeoutMs: number }
-    >(({ input, signal }) =>
-      classified(async () => {
-        // The connection outlives this actor (the streaming state reads it).
-        const connection = boundedConnection(signal, input.headersTimeoutMs);
-        let stream: ResponseEventStream;
-        try {
-          stream = await client.streamFrom(
-            input.responseId,
-            input.startingAfter ?? undefined,
-            connection.signal,
-          );
-        } catch (err) {
-          if (connection.timedOut) throw timedOut("resume", input.headersTimeoutMs);
-          throw err;
-        } finally {
-          connection.answered();
-        }
-        if (signal.aborted) return stream.abort();
-        parked.park(input.runId, stream);
-      }),
+    openStream: persistedWithoutStream(
+      fromPromise<
+        OpenedStream,
+        { responseId: string; startingAfter: number | null; headersTimeoutMs: number }
+      >(({ input, signal }) =>
+        classified(async () => {
+          // The connection outlives this actor (the streaming state reads it).
+          const connection = boundedConnection(signal, input.headersTimeoutMs);
+          let stream: ResponseEventStream;
+          try {
+            stream = await client.streamFrom(
+              input.responseId,
+              input.startingAfter ?? undefined,
+              connection.signal,
+            );
+          } catch (err) {
+            if (connection.timedOut) throw timedOut("resume", input.headersTimeoutMs);
+            throw err;
+          } finally {
+            connection.answered();
+          }
+          return { stream: handOver(stream, signal) };
+        }),
+      ),
     ),
 
     /** `responses.cancel`, given up on after `timeoutMs`. */
@@ -283,138 +245,8 @@ export function createRunActors(client: ResponsesClient) {
         ),
     ),
 
-    /**
-     * Reads a stream to its end and reports every event, and how the stream stopped, to the
-     * machine. Also the idle and first-event watchdogs: the SDK's timeout covers only the wait
-     * for headers, so a silent body would otherwise hang forever.
-     */
-    consumeStream: fromCallback<EventObject, ConsumeStreamInput>(({ input, sendBack }) => {
-      const send = (event: StreamActorEvent) => sendBack(event);
-      let stream = parked.take(input.runId);
-      let stopped = false;
-      const connection = new AbortController();
-      let sawEvent = false;
-      let lastEventAt = Date.now();
-      let queued = true;
-      // Progress is a sequence number beyond any seen: only progress feeds the watchdogs.
-      let furthest = input.startingAfter ?? -1;
-      let progressed = false;
-      let repeated = 0;
-      const repeatsAllowed = furthest + 1 + MAX_REPEATED_EVENTS;
-
-      const stop = () => {
-        stopped = true;
-        clearImmediate(flushing);
-        clearTimeout(idleTimer);
-        clearTimeout(queuedTimer);
-        connection.abort();
-        stream?.abort();
-      };
-      // One timer, re-armed only when it fires: cheaper than resetting it on every event.
-      const checkIdle = () => {
-        const limit = sawEvent ? input.idleTimeoutMs : input.firstEventTimeoutMs;
-        const left = lastEventAt + limit - Date.now();
-        if (left > 0) {
-          idleTimer = setTimeout(checkIdle, left);
-          return;
-        }
-        if (stopped) return;
-        stop();
-        send({ type: "stream.stalled", reason: sawEvent ? "stalled" : "no-first-event" });
-      };
-      let idleTimer = setTimeout(
-        checkIdle,
-        Math.min(input.firstEventTimeoutMs, input.idleTimeoutMs),
-      );
-      let queuedTimer: NodeJS.Timeout | undefined;
-      if (input.queuedDeadlineAt !== null) {
-        queuedTimer = setTimeout(
-          () => {
-            if (queued && !stopped) send({ type: "watchdog.queued" });
-          },
-          Math.min(Math.max(0, input.queuedDeadlineAt - Date.now()), MAX_TIMER_MS),
-        );
-      }
-
-      // Events are handed over in batches: every event already received when the event loop
-      // comes round goes in one `stream.events`, one machine transition per batch rather than
-      // per token. While the model is slower than the reader that is one event per batch. A
-      // backlog (a replay) is cut in batches of 1, 2, 4 … up to MAX_STREAM_BATCH events, so the
-      // first text is not held back. A batch not yet handed over is not lost: the cursor stays
-      // before it.
-      let batch: ResponseStreamEvent[] = [];
-      let batchLimit = 1;
-      let flushing: NodeJS.Immediate | undefined;
-      const flush = () => {
-        clearImmediate(flushing);
-        flushing = undefined;
-        if (stopped || batch.length === 0) return;
-        // Once per batch rather than per event: the watchdogs count in event-loop turns.
-        if (progressed) lastEventAt = Date.now();
-        progressed = false;
-        const events = batch;
-        batch = [];
-        send({ type: "stream.events", events });
-      };
-
-      (async () => {
-        if (!stream) {
-          stream = await client.streamFrom(
-            input.responseId,
-            input.startingAfter ?? undefined,
-            connection.signal,
-          );
-          if (stopped) return stream.abort();
-        }
-        for await (const event of stream) {
-          if (stopped) return;
-          if (event.sequenceNumber > furthest) {
-            furthest = event.sequenceNumber;
-            progressed = true;
-            sawEvent = true;
-          } else if (++repeated > repeatsAllowed) {
-            flush();
-            if (stopped) return;
-            stop();
-            send({
-              type: "stream.failed",
-              failure: {
-                kind: "protocol",
-                message: `the stream repeated ${repeated} events already received (last #${event.sequenceNumber}, reached #${furthest})`,
-              },
-            });
-            return;
-          }
-          if (event.kind === "lifecycle" && event.response.status !== "queued") queued = false;
-          if (event.kind === "delta") queued = false;
-          batch.push(event);
-          if (event.kind === "terminal") {
-            flush();
-            stop();
-            return;
-          }
-          if (batch.length >= batchLimit) {
-            batchLimit = Math.min(batchLimit * 2, MAX_STREAM_BATCH);
-            flush();
-          } else {
-            flushing ??= setImmediate(flush);
-          }
-        }
-        flush();
-        if (!stopped) {
-          stop();
-          send({ type: "stream.closed" });
-        }
-      })().catch((err: unknown) => {
-        // What was read before the failure is good: hand it over first.
-        flush();
-        if (stopped) return;
-        stop();
-        send({ type: "stream.failed", failure: classifyClientError(err) });
-      });
-
-      return stop;
-    }),
+    /** Reads the stream the state before opened: see `stream-reader.ts`. */
+    consumeStream: streamReader(client),
   };
 }
 

@@ -16,39 +16,44 @@
  *   run has a deadline; restored with the snapshot.
  * - Restoring does not restart stale children: `restoreRunActor` drops them and sends
  *   `run.restored`, which each state answers by starting its work again from context.
+ * - A stream is opened in one state (`started`, `resumed`) and read in the next (`streaming`):
+ *   the opening actor's done event carries it, the reader's invoke takes it from that event,
+ *   and neither persists it (see `run-actors.ts`). A transition that does not read it closes it.
  * - Every actor is registered by name and invoked with an explicit id, so that
  *   `machine.provide({ actors: createRunActors(client) })` swaps the client.
+ *
+ * The pieces the states name live beside this file: guards in `run-guards.ts`, actions in
+ * `run-actions.ts`, the params and inputs they are mapped from in `run-params.ts`, the context
+ * in `run-context.ts`, the actors in `run-actors.ts`.
  */
-import { and, assign, type DoneActorEvent, emit, enqueueActions, setup } from "xstate";
+import { and, setup } from "xstate";
+import { isTransient } from "../services/client-failure.js";
+import type { ResponsesClient } from "../services/responses-client.js";
+import { MAX_TIMER_MS } from "./backoff.js";
+import { runActions } from "./run-actions.js";
+import { createRunActors } from "./run-actors.js";
 import {
-  type ClientFailure,
-  isTransient,
-  provesNothingCreated,
-  serverWait,
-} from "../services/client-failure.js";
+  cancelGraceEnd,
+  createTimeout,
+  initialContext,
+  optionOf,
+  withRunTag,
+} from "./run-context.js";
+import { runGuards } from "./run-guards.js";
 import {
-  isTerminalStatus,
-  type ResponseState,
-  type ResponseStatus,
-  type ResponseStreamEvent,
-  type ResponsesClient,
-  type RetrieveResult,
-} from "../services/responses-client.js";
-import { backoffDelay, resumeDelay } from "./backoff.js";
-import { createRunActors, MAX_TIMER_MS } from "./run-actors.js";
-import {
-  type CancelCause,
-  DEFAULT_RUN_OPTIONS,
-  type GiveUpReason,
-  type InterruptionReason,
-  type RunContext,
-  type RunEmitted,
-  type RunEvent,
-  type RunInput,
-  type RunOptions,
-  type RunResult,
-} from "./run-types.js";
-import { readBatch } from "./stream-batch.js";
+  answeredResponse,
+  answeredStatus,
+  failureOf,
+  failureParams,
+  giveUpParams,
+  openedStreamOf,
+  readingOf,
+  requestInput,
+  retrievedResponse,
+  retrievedStatus,
+  verdictOf,
+} from "./run-params.js";
+import type { RunContext, RunEmitted, RunInput, RunMachineEvent, RunResult } from "./run-types.js";
 
 export { RUN_MACHINE_VERSION } from "./run-state.js";
 
@@ -66,122 +71,27 @@ const noClient: ResponsesClient = {
   cancel: notConfigured,
 };
 
-/**
- * Resolved options, shared by the runs that ask for the same ones (read-only): thousands of
- * polling runs started alike would otherwise each hold a copy (see bench/, heap per run).
- */
-const resolvedOptions = new Map<string, Readonly<RunOptions>>();
-const RESOLVED_OPTIONS_KEPT = 64;
+/** The consumer cancels a run whose response exists: ask the server. */
+const cancelOnServer = {
+  target: "#run.cancelling",
+  actions: { type: "requestCancel", params: { cause: "consumer" } },
+} as const;
 
-function resolveOptions(partial: Partial<RunOptions> | undefined): RunOptions {
-  // An option given as undefined takes its default (and the key, which JSON drops it from).
-  const given = definedOnly(partial ?? {});
-  const key = JSON.stringify(given);
-  let options = resolvedOptions.get(key);
-  if (!options) {
-    options = Object.freeze({
-      ...DEFAULT_RUN_OPTIONS,
-      ...given,
-      retry: Object.freeze({ ...DEFAULT_RUN_OPTIONS.retry, ...definedOnly(given.retry ?? {}) }),
-    });
-    // A bounded cache: a process that varies its options run after run keeps the last ones.
-    if (resolvedOptions.size >= RESOLVED_OPTIONS_KEPT) resolvedOptions.clear();
-    resolvedOptions.set(key, options);
-  }
-  return options;
-}
+/** The consumer cancels a run before anything was created: nothing to tell the server. */
+const cancelLocally = { target: "#run.done", actions: "finishCancelledLocally" } as const;
 
-function definedOnly<T extends object>(values: T): Partial<T> {
-  return Object.fromEntries(
-    Object.entries(values).filter(([, value]) => value !== undefined),
-  ) as Partial<T>;
-}
+/** The consumer stops reading the stream; the response goes on, and `run.resume` reopens it. */
+const disconnectConsumer = {
+  target: "#run.interrupted.detached",
+  actions: { type: "markInterrupted", params: { reason: "consumer" } },
+} as const;
 
-/**
- * An option of the run, or its default when the run's options predate it (a snapshot saved
- * by an older baton holds the options of its day; see `RUN_MACHINE_VERSION`).
- */
-function optionOf<K extends keyof RunOptions>(context: RunContext, key: K): RunOptions[K] {
-  return context.options[key] ?? DEFAULT_RUN_OPTIONS[key];
-}
-
-/** How long a single request (poll, check, cancel, confirm) may take. */
-function requestTimeout(context: RunContext): number {
-  return optionOf(context, "requestTimeoutMs");
-}
-
-/** When a cancel asked for by the deadline has had its time (null: no such cancel). */
-function cancelGraceEnd(context: RunContext): number | null {
-  if (context.cancelRequested !== "deadline" || context.deadlineAt === null) return null;
-  return context.deadlineAt + optionOf(context, "cancelGraceMs");
-}
-
-function initialContext(input: RunInput): RunContext {
-  const options = resolveOptions(input.options);
-  const now = input.now ?? Date.now();
-  const attached = "responseId" in input;
-  return {
-    runId: input.runId,
-    mode: input.mode,
-    options,
-    request: attached ? null : input.request,
-    responseId: attached ? input.responseId : null,
-    sequenceNumber: attached ? (input.sequenceNumber ?? null) : null,
-    // A run attached to a stream by token cannot know how much text came before its cursor.
-    deliveredChars: attached && input.sequenceNumber !== undefined ? null : 0,
-    status: null,
-    deadlineAt: options.deadlineMs === null ? null : now + options.deadlineMs,
-    queuedDeadlineAt: null,
-    wakeAt: attached ? now : null,
-    attempts: 0,
-    resumeAttempts: 0,
-    resumes: 0,
-    creates: 0,
-    interruption: null,
-    lastFailure: null,
-    cancelRequested: null,
-    result: null,
-  };
-}
-
-/**
- * How long a create may take to answer (its JSON reply, or `response.created`): `createTimeoutMs`,
- * and past the run's deadline no more than `firstEventTimeoutMs`, the grace in which the
- * response id may still arrive and the response be cancelled rather than left running.
- */
-function createTimeout(context: RunContext): number {
-  const { createTimeoutMs, firstEventTimeoutMs } = context.options;
-  if (context.deadlineAt === null) return createTimeoutMs;
-  const untilDeadline = Math.max(0, context.deadlineAt - Date.now());
-  return Math.min(createTimeoutMs, untilDeadline + firstEventTimeoutMs);
-}
-
-function withRunTag(context: RunContext) {
-  const request = context.request;
-  if (!request) throw new Error("no create request in context");
-  // The run id in metadata lets a duplicate response be recognised as this run's.
-  return { ...request, metadata: { ...request.metadata, baton_run_id: context.runId } };
-}
-
-function resultOf(
-  context: RunContext,
-  response: ResponseState,
-  cancelledBy: CancelCause | null,
-): RunResult {
-  return {
-    outcome:
-      response.status === "queued" || response.status === "in_progress"
-        ? "gave-up"
-        : response.status,
-    runId: context.runId,
-    responseId: response.id,
-    text: response.outputText,
-    usage: response.usage,
-    error: response.error,
-    incompleteReason: response.incompleteReason,
-    ...(response.status === "cancelled" && cancelledBy ? { cancelledBy } : {}),
-  };
-}
+/** The response is gone (deleted, expired, never there): there is nothing more to follow. */
+const endWhenNotFound = {
+  guard: { type: "isNotFound", params: failureParams },
+  target: "#run.done",
+  actions: { type: "giveUp", params: giveUpParams("not-found") },
+} as const;
 
 /** A read (poll or confirm) found the service's verdict: the run is done. */
 const finishOnVerdict = {
@@ -218,73 +128,30 @@ const deadlineEndsCancel = {
   actions: { type: "giveUp", params: { reason: "deadline", cancelConfirmed: false } },
 } as const;
 
+/**
+ * The run machine, without a client: what a saved run is checked and restored against, and
+ * what `createRunMachine` binds to one. Its actors reject until a client is provided.
+ *
+ * @example
+ * ```ts
+ * import { createActor } from "xstate";
+ * const machine = runMachine.provide({ actors: createRunActors(openAIResponsesClient(openai)) });
+ * const actor = createActor(machine, { input: { runId: "run_1", mode: "poll", request } });
+ * actor.start();
+ * actor.send({ type: "run.start" });
+ * ```
+ */
 export const runMachine = setup({
   types: {
     context: {} as RunContext,
-    // The deadline child is spawned (only runs with a deadline have one), so its done event is
-    // declared here rather than inferred from an invoke.
-    events: {} as RunEvent | DoneActorEvent<void, "deadline">,
+    events: {} as RunMachineEvent,
     input: {} as RunInput,
     output: {} as RunResult,
     emitted: {} as RunEmitted,
   },
   actors: createRunActors(noClient),
-  guards: {
-    isStreamMode: ({ context }) => context.mode === "stream",
-    hasResponse: ({ context }) => context.responseId !== null,
-    isCancelRequested: ({ context }) => context.cancelRequested !== null,
-    isQueued: ({ context }) => context.status === "queued",
-    isTerminal: (_, params: { status: ResponseStatus }) => isTerminalStatus(params.status),
-    isFinalWithUsage: (_, params: { response: ResponseState }) =>
-      isTerminalStatus(params.response.status) && params.response.usage !== null,
-    hasProvisionalResult: ({ context }) => context.result !== null,
-    /** Still queued past the queued deadline, and configured to `action` on it. */
-    isStuckQueued: ({ context }, params: { status: ResponseStatus; action: "cancel" | "fail" }) =>
-      params.status === "queued" &&
-      context.options.onStuckQueued === params.action &&
-      context.queuedDeadlineAt !== null &&
-      Date.now() >= context.queuedDeadlineAt,
-    stuckQueuedCancels: ({ context }) => context.options.onStuckQueued === "cancel",
-    stuckQueuedFails: ({ context }) => context.options.onStuckQueued === "fail",
-    cancelsOnDeadline: ({ context }) => context.options.onDeadline === "cancel",
-    deadlineCancels: ({ context }) =>
-      context.options.onDeadline === "cancel" && context.responseId !== null,
-    canRetry: ({ context }, params: { failure: ClientFailure }) =>
-      isTransient(params.failure) && context.attempts + 1 < context.options.retry.maxAttempts,
-    /** A create may be retried only when the failure proves nothing was created. */
-    canRetryCreate: ({ context }, params: { failure: ClientFailure }) =>
-      isTransient(params.failure) &&
-      provesNothingCreated(params.failure) &&
-      context.attempts + 1 < context.options.retry.maxAttempts,
-    /** A failed create that may have created a response on the server. */
-    mayHaveCreated: (_, params: { failure: ClientFailure }) =>
-      !provesNothingCreated(params.failure),
-    isNotFound: (_, params: { failure: ClientFailure }) => params.failure.kind === "not-found",
-    isTransientFailure: (_, params: { failure: ClientFailure }) => isTransient(params.failure),
-    cannotStream: (_, params: { failure: ClientFailure }) =>
-      params.failure.kind === "replay-expired" || params.failure.kind === "not-streamable",
-    isAlreadyFinished: (_, params: { failure: ClientFailure }) =>
-      params.failure.kind === "already-finished",
-    /** Every event of the batch was processed before (a replay from an earlier cursor). */
-    isReplayedBatch: ({ context }, params: { events: readonly ResponseStreamEvent[] }) => {
-      const reading = readBatch(context.sequenceNumber, params.events);
-      return reading.accepted.length === 0 && reading.end === null;
-    },
-    /** The batch reaches the terminal event in order: the service's verdict. */
-    reachesTerminalEvent: ({ context }, params: { events: readonly ResponseStreamEvent[] }) =>
-      readBatch(context.sequenceNumber, params.events).end?.kind === "terminal",
-    /** The batch skips an event: what follows the gap is not trusted. */
-    reachesGap: ({ context }, params: { events: readonly ResponseStreamEvent[] }) =>
-      readBatch(context.sequenceNumber, params.events).end?.kind === "gap",
-    resumesExhausted: ({ context }) => context.resumeAttempts >= context.options.maxResumeAttempts,
-    /** A cancel the deadline asked for has had its grace: the run ends, confirmed or not. */
-    cancelGraceOver: ({ context }) => {
-      const end = cancelGraceEnd(context);
-      return end !== null && Date.now() >= end;
-    },
-    recreatesOnRestore: ({ context }) =>
-      context.options.onUnknownCreate === "recreate" && context.request !== null,
-  },
+  guards: runGuards,
+  actions: runActions,
   delays: {
     /** Until `wakeAt` (absolute): a restored state waits only the time left. */
     untilWake: ({ context }) => {
@@ -296,216 +163,6 @@ export const runMachine = setup({
           : Math.min(context.wakeAt ?? Number.POSITIVE_INFINITY, graceEnd);
       return at === null ? MAX_TIMER_MS : Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS);
     },
-  },
-  actions: {
-    /** A run with a deadline gets its timer (a child: it must survive a restore). */
-    armDeadline: enqueueActions(({ context, enqueue }) => {
-      if (context.deadlineAt === null) return;
-      enqueue.spawnChild("sleepUntil", { id: "deadline", input: { until: context.deadlineAt } });
-    }),
-    /** The response id is known: keep it (the moment to persist), drop the request. */
-    recordCreated: enqueueActions(({ context, enqueue }, params: { response: ResponseState }) => {
-      const now = Date.now();
-      enqueue.assign({
-        responseId: params.response.id,
-        status: params.response.status,
-        request: null,
-        attempts: 0,
-        lastFailure: null,
-        wakeAt: now + context.options.pollIntervalMs,
-        queuedDeadlineAt:
-          context.options.queuedTimeoutMs === null ? null : now + context.options.queuedTimeoutMs,
-      });
-      enqueue.emit({ type: "status", status: params.response.status });
-    }),
-    recordStreamStart: assign((_, params: { sequenceNumber: number }) => ({
-      sequenceNumber: params.sequenceNumber,
-    })),
-    countCreate: assign({ creates: ({ context }) => context.creates + 1 }),
-    /** Emits the output text not yet delivered (polling sees it grow between polls). */
-    deliverPolledText: enqueueActions(
-      ({ context, enqueue }, params: { response: ResponseState; source: "poll" | "final" }) => {
-        const text = params.response.outputText;
-        const delivered = context.deliveredChars;
-        if (delivered !== null && text.length > delivered) {
-          enqueue.emit({
-            type: "delta",
-            text: text.slice(delivered),
-            chars: text.length,
-            source: params.source,
-          });
-          enqueue.assign({ deliveredChars: text.length });
-        }
-      },
-    ),
-    recordStatus: enqueueActions(({ context, enqueue }, params: { status: ResponseStatus }) => {
-      if (params.status === context.status) return;
-      enqueue.assign({ status: params.status });
-      enqueue.emit({ type: "status", status: params.status });
-    }),
-    schedulePoll: assign(({ context }, params: { pollAfterMs?: number }) => ({
-      attempts: 0,
-      lastFailure: null,
-      // The server's hint is bounded here, whatever the port parsed (serverWait).
-      wakeAt:
-        Date.now() + Math.max(context.options.pollIntervalMs, serverWait(params.pollAfterMs) ?? 0),
-    })),
-    pollNow: assign({ wakeAt: () => Date.now() }),
-    scheduleRetry: assign(({ context }, params: { failure: ClientFailure }) => {
-      const at =
-        Date.now() +
-        backoffDelay(context.attempts, context.options.retry, params.failure.retryAfterMs);
-      return {
-        attempts: context.attempts + 1,
-        lastFailure: params.failure,
-        wakeAt: at,
-      };
-    }),
-    /**
-     * Takes a batch's events in order (replays skipped, up to a gap or the terminal event) and
-     * advances the cursor once. Consecutive deltas are handed to consumers as one piece, tagged
-     * with its last sequence number (resume after it).
-     */
-    acceptStreamEvents: enqueueActions(
-      ({ context, enqueue }, params: { events: readonly ResponseStreamEvent[] }) => {
-        const { accepted } = readBatch(context.sequenceNumber, params.events);
-        const last = accepted.at(-1);
-        if (!last) return;
-        let delivered = context.deliveredChars;
-        let status = context.status;
-        let text = "";
-        let textEnd = -1;
-        const emitText = () => {
-          if (textEnd < 0) return;
-          enqueue.emit({
-            type: "delta",
-            text,
-            sequenceNumber: textEnd,
-            ...(delivered !== null ? { chars: delivered } : {}),
-            source: "stream",
-          });
-          text = "";
-          textEnd = -1;
-        };
-        for (const event of accepted) {
-          if (event.kind === "delta") {
-            if (delivered !== null) delivered += event.text.length;
-            text += event.text;
-            textEnd = event.sequenceNumber;
-          } else if (event.kind === "lifecycle" && event.response.status !== status) {
-            emitText();
-            status = event.response.status;
-            enqueue.emit({ type: "status", status });
-          }
-        }
-        emitText();
-        enqueue.assign({
-          sequenceNumber: last.sequenceNumber,
-          deliveredChars: delivered,
-          status,
-          resumeAttempts: 0,
-          attempts: 0,
-        });
-      },
-    ),
-    markInterrupted: assign(
-      (_, params: { reason: InterruptionReason; failure?: ClientFailure }) => ({
-        interruption: params.reason,
-        ...(params.failure ? { lastFailure: params.failure } : {}),
-      }),
-    ),
-    scheduleResume: assign(({ context }) => ({
-      wakeAt:
-        Date.now() +
-        resumeDelay(
-          context.resumeAttempts,
-          context.options.retry,
-          // Only a failed resume's own answer may ask for a wait: an older failure's does not.
-          context.interruption === "resume-failed" ? context.lastFailure?.retryAfterMs : undefined,
-        ),
-    })),
-    countResume: assign(({ context }) => ({
-      resumes: context.resumes + 1,
-      resumeAttempts: context.resumeAttempts + 1,
-    })),
-    emitSegment: emit(
-      (
-        _,
-        params: {
-          kind: "initial" | "continuation" | "replay" | "poll-fallback";
-          startingAfter: number | null;
-        },
-      ) => ({
-        type: "segment" as const,
-        kind: params.kind,
-        ...(params.startingAfter !== null ? { startingAfter: params.startingAfter } : {}),
-      }),
-    ),
-    requestCancel: assign((_, params: { cause: CancelCause }) => ({
-      cancelRequested: params.cause,
-    })),
-    /** The service gave its verdict: deliver what text is missing and keep the result. */
-    finish: enqueueActions(({ context, enqueue }, params: { response: ResponseState }) => {
-      const text = params.response.outputText;
-      const delivered = context.deliveredChars;
-      if (delivered !== null && text.length > delivered) {
-        enqueue.emit({
-          type: "delta",
-          text: text.slice(delivered),
-          chars: text.length,
-          source: "final",
-        });
-      }
-      if (params.response.status !== context.status) {
-        enqueue.emit({ type: "status", status: params.response.status });
-      }
-      enqueue.assign({
-        status: params.response.status,
-        deliveredChars: delivered === null ? null : Math.max(delivered, text.length),
-        result: resultOf(context, params.response, context.cancelRequested),
-      });
-    }),
-    keepProvisionalResult: assign(({ context }, params: { response: ResponseState }) => ({
-      result: resultOf(context, params.response, context.cancelRequested),
-    })),
-    /** A cancel before anything was created: nothing to tell the server. */
-    finishCancelledLocally: assign(({ context }) => ({
-      result: {
-        outcome: "cancelled" as const,
-        runId: context.runId,
-        text: "",
-        usage: null,
-        error: null,
-        incompleteReason: null,
-        cancelledBy: "consumer" as const,
-      },
-    })),
-    giveUp: assign(
-      (
-        { context },
-        params: { reason: GiveUpReason; failure?: ClientFailure; cancelConfirmed?: boolean },
-      ) => {
-        const failure = params.failure ?? context.lastFailure ?? undefined;
-        return {
-          result: {
-            outcome: "gave-up" as const,
-            runId: context.runId,
-            ...(context.responseId !== null ? { responseId: context.responseId } : {}),
-            text: "",
-            usage: null,
-            error: null,
-            incompleteReason: null,
-            reason: params.reason,
-            ...(failure ? { failure } : {}),
-            ...(params.cancelConfirmed !== undefined
-              ? { cancelConfirmed: params.cancelConfirmed }
-              : {}),
-          },
-        };
-      },
-    ),
-    /** A finished run never creates: the prompt is not kept (nor saved) past this point. */
-    dropRequest: assign({ request: null }),
   },
 }).createMachine({
   id: "run",
@@ -537,12 +194,13 @@ export const runMachine = setup({
           { guard: "isStreamMode", target: "started.creatingStream" },
           { target: "started.creating" },
         ],
-        "run.cancel": { target: "done", actions: "finishCancelledLocally" },
+        "run.cancel": cancelLocally,
       },
     },
     /** The create call. Persisting here is safe: restoring never creates twice by accident. */
     started: {
       on: {
+        // Cancelled once the response id is known: there is nothing to cancel before.
         "run.cancel": { actions: { type: "requestCancel", params: { cause: "consumer" } } },
         // The deadline passed while the create is in flight: cancel once the id is known,
         // rather than leave a response running that nobody follows.
@@ -577,28 +235,19 @@ export const runMachine = setup({
               {
                 guard: "isCancelRequested",
                 target: "#run.cancelling",
-                actions: {
-                  type: "recordCreated",
-                  params: ({ event }) => ({ response: event.output }),
-                },
+                actions: { type: "recordCreated", params: answeredResponse },
               },
               {
-                guard: {
-                  type: "isTerminal",
-                  params: ({ event }) => ({ status: event.output.status }),
-                },
+                guard: { type: "isTerminal", params: answeredStatus },
                 target: "#run.done",
                 actions: [
-                  { type: "recordCreated", params: ({ event }) => ({ response: event.output }) },
-                  { type: "finish", params: ({ event }) => ({ response: event.output }) },
+                  { type: "recordCreated", params: answeredResponse },
+                  { type: "finish", params: answeredResponse },
                 ],
               },
               {
                 target: "#run.polling",
-                actions: {
-                  type: "recordCreated",
-                  params: ({ event }) => ({ response: event.output }),
-                },
+                actions: { type: "recordCreated", params: answeredResponse },
               },
             ],
             onError: createFailed,
@@ -610,7 +259,6 @@ export const runMachine = setup({
             id: "createStream",
             src: "createResponseStream",
             input: ({ context }) => ({
-              runId: context.runId,
               request: withRunTag(context),
               timeoutMs: createTimeout(context),
             }),
@@ -618,18 +266,17 @@ export const runMachine = setup({
               {
                 guard: "isCancelRequested",
                 target: "#run.cancelling",
-                actions: {
-                  type: "recordCreated",
-                  params: retrievedResponse,
-                },
+                actions: [
+                  { type: "recordCreated", params: retrievedResponse },
+                  // Nobody reads the stream the create opened: close it now.
+                  "closeOpenedStream",
+                ],
               },
               {
+                // The done event carries the opened stream on to the streaming state's reader.
                 target: "#run.streaming",
                 actions: [
-                  {
-                    type: "recordCreated",
-                    params: retrievedResponse,
-                  },
+                  { type: "recordCreated", params: retrievedResponse },
                   {
                     type: "recordStreamStart",
                     params: ({ event }) => ({ sequenceNumber: event.output.sequenceNumber }),
@@ -644,7 +291,7 @@ export const runMachine = setup({
         /** Waiting to create again: only after a failure that proves nothing was created. */
         backoff: {
           on: {
-            "run.cancel": { target: "#run.done", actions: "finishCancelledLocally" },
+            "run.cancel": cancelLocally,
             // Nothing was created: there is nothing to cancel.
             "xstate.done.actor.deadline": {
               target: "#run.done",
@@ -662,10 +309,7 @@ export const runMachine = setup({
     },
     polling: {
       on: {
-        "run.cancel": {
-          target: "cancelling",
-          actions: { type: "requestCancel", params: { cause: "consumer" } },
-        },
+        "run.cancel": cancelOnServer,
         "run.restored": { target: "polling", reenter: true },
       },
       initial: "waiting",
@@ -705,10 +349,7 @@ export const runMachine = setup({
               {
                 target: "waiting",
                 actions: [
-                  {
-                    type: "recordStatus",
-                    params: retrievedStatus,
-                  },
+                  { type: "recordStatus", params: retrievedStatus },
                   {
                     type: "deliverPolledText",
                     params: ({ event }) => ({ response: event.output.response, source: "poll" }),
@@ -724,11 +365,7 @@ export const runMachine = setup({
               },
             ],
             onError: [
-              {
-                guard: { type: "isNotFound", params: failureParams },
-                target: "#run.done",
-                actions: { type: "giveUp", params: giveUpParams("not-found") },
-              },
+              endWhenNotFound,
               {
                 guard: { type: "canRetry", params: failureParams },
                 target: "waiting",
@@ -749,50 +386,47 @@ export const runMachine = setup({
         },
       },
     },
+    /** Reading the stream the state before opened: each batch, read once against the cursor. */
     streaming: {
       invoke: {
         id: "stream",
         src: "consumeStream",
-        input: ({ context }) => ({
-          runId: context.runId,
+        input: ({ context, event }) => ({
           responseId: context.responseId as string,
           startingAfter: context.sequenceNumber,
           firstEventTimeoutMs: context.options.firstEventTimeoutMs,
           idleTimeoutMs: context.options.idleTimeoutMs,
           queuedDeadlineAt: context.status === "queued" ? context.queuedDeadlineAt : null,
+          stream: openedStreamOf(event),
         }),
       },
       on: {
         "stream.events": [
-          { guard: { type: "isReplayedBatch", params: batchOf } },
+          { guard: { type: "isReplayedBatch", params: readingOf } },
           {
-            guard: { type: "reachesTerminalEvent", params: batchOf },
+            guard: { type: "reachesTerminalEvent", params: readingOf },
             target: "done",
             actions: [
-              { type: "acceptStreamEvents", params: batchOf },
+              { type: "acceptStreamEvents", params: readingOf },
               {
                 type: "recordStreamStart",
-                params: ({ event }) => ({
-                  sequenceNumber: terminalEventOf(event.events).sequenceNumber,
-                }),
+                params: ({ event }) => ({ sequenceNumber: verdictOf({ event }).sequenceNumber }),
               },
               {
                 type: "finish",
-                params: ({ event }) => ({
-                  response: terminalEventOf(event.events).response,
-                }),
+                params: ({ event }) => ({ response: verdictOf({ event }).response }),
               },
             ],
           },
           {
-            guard: { type: "reachesGap", params: batchOf },
+            guard: { type: "reachesGap", params: readingOf },
             target: "interrupted",
             actions: [
-              { type: "acceptStreamEvents", params: batchOf },
+              { type: "acceptStreamEvents", params: readingOf },
               { type: "markInterrupted", params: { reason: "gap" } },
             ],
           },
-          { actions: { type: "acceptStreamEvents", params: batchOf } },
+          { actions: { type: "acceptStreamEvents", params: readingOf } },
         ],
         "stream.closed": {
           target: "interrupted",
@@ -821,14 +455,8 @@ export const runMachine = setup({
             actions: { type: "giveUp", params: { reason: "stuck-queued" } },
           },
         ],
-        "run.disconnect": {
-          target: "interrupted.detached",
-          actions: { type: "markInterrupted", params: { reason: "consumer" } },
-        },
-        "run.cancel": {
-          target: "cancelling",
-          actions: { type: "requestCancel", params: { cause: "consumer" } },
-        },
+        "run.disconnect": disconnectConsumer,
+        "run.cancel": cancelOnServer,
         "run.restored": "resumed",
       },
     },
@@ -838,10 +466,7 @@ export const runMachine = setup({
      */
     interrupted: {
       on: {
-        "run.cancel": {
-          target: "cancelling",
-          actions: { type: "requestCancel", params: { cause: "consumer" } },
-        },
+        "run.cancel": cancelOnServer,
         "run.restored": { target: "interrupted", reenter: true },
       },
       initial: "checking",
@@ -858,11 +483,7 @@ export const runMachine = setup({
             input: requestInput,
             onDone: [finishOnVerdict, { target: "backoff" }],
             onError: [
-              {
-                guard: { type: "isNotFound", params: failureParams },
-                target: "#run.done",
-                actions: { type: "giveUp", params: giveUpParams("not-found") },
-              },
+              endWhenNotFound,
               // Any other failure: the resume finds out (or fails, and is counted).
               { target: "backoff" },
             ],
@@ -894,7 +515,6 @@ export const runMachine = setup({
         id: "resume",
         src: "openStream",
         input: ({ context }) => ({
-          runId: context.runId,
           responseId: context.responseId as string,
           startingAfter: context.sequenceNumber,
           headersTimeoutMs: Math.min(
@@ -902,6 +522,7 @@ export const runMachine = setup({
             optionOf(context, "requestTimeoutMs"),
           ),
         }),
+        // The done event carries the opened stream on to the streaming state's reader.
         onDone: {
           target: "streaming",
           actions: {
@@ -921,11 +542,7 @@ export const runMachine = setup({
               { type: "emitSegment", params: { kind: "poll-fallback", startingAfter: null } },
             ],
           },
-          {
-            guard: { type: "isNotFound", params: failureParams },
-            target: "done",
-            actions: { type: "giveUp", params: giveUpParams("not-found") },
-          },
+          endWhenNotFound,
           {
             guard: { type: "isTransientFailure", params: failureParams },
             target: "interrupted",
@@ -944,14 +561,9 @@ export const runMachine = setup({
         ],
       },
       on: {
-        "run.cancel": {
-          target: "cancelling",
-          actions: { type: "requestCancel", params: { cause: "consumer" } },
-        },
-        "run.disconnect": {
-          target: "interrupted.detached",
-          actions: { type: "markInterrupted", params: { reason: "consumer" } },
-        },
+        // Leaving before the stream opened stops the opener, which closes what it opened.
+        "run.cancel": cancelOnServer,
+        "run.disconnect": disconnectConsumer,
         "run.restored": { target: "resumed", reenter: true },
       },
     },
@@ -967,25 +579,16 @@ export const runMachine = setup({
             input: requestInput,
             onDone: [
               {
-                guard: {
-                  type: "isFinalWithUsage",
-                  params: ({ event }) => ({ response: event.output }),
-                },
+                guard: { type: "isFinalWithUsage", params: answeredResponse },
                 target: "#run.done",
-                actions: { type: "finish", params: ({ event }) => ({ response: event.output }) },
+                actions: { type: "finish", params: answeredResponse },
               },
               {
                 // Cancelled, but the reply has no usage (as the spec's example): read it back
                 // once for the final usage, keeping this reply should that read fail.
-                guard: {
-                  type: "isTerminal",
-                  params: ({ event }) => ({ status: event.output.status }),
-                },
+                guard: { type: "isTerminal", params: answeredStatus },
                 target: "confirming",
-                actions: {
-                  type: "keepProvisionalResult",
-                  params: ({ event }) => ({ response: event.output }),
-                },
+                actions: { type: "keepProvisionalResult", params: answeredResponse },
               },
               { target: "confirming" },
             ],
@@ -994,11 +597,7 @@ export const runMachine = setup({
                 guard: { type: "isAlreadyFinished", params: failureParams },
                 target: "confirming",
               },
-              {
-                guard: { type: "isNotFound", params: failureParams },
-                target: "#run.done",
-                actions: { type: "giveUp", params: giveUpParams("not-found") },
-              },
+              endWhenNotFound,
               deadlineEndsCancel,
               {
                 guard: { type: "canRetry", params: failureParams },
@@ -1049,66 +648,17 @@ export const runMachine = setup({
   },
 });
 
-/** Input of the actors that act on the run's response (retrieve, cancel), with their timeout. */
-function requestInput({ context }: { context: RunContext }) {
-  return { responseId: context.responseId as string, timeoutMs: requestTimeout(context) };
-}
-
-/** Params of a guard on a retrieve's answer: the response's status. */
-function retrievedStatus({ event }: { event: { output: RetrieveResult } }) {
-  return { status: event.output.response.status };
-}
-
-/** Params of an action on a retrieve's answer: the response. */
-function retrievedResponse({ event }: { event: { output: RetrieveResult } }) {
-  return { response: event.output.response };
-}
-
-/** Params of a guard or action on a promise actor's rejection: the failure it carries. */
-function failureParams({ event }: { event: { error: unknown } }) {
-  return { failure: failureOf(event.error) };
-}
-
-/** Params of `giveUp` on a promise actor's rejection. */
-function giveUpParams(reason: GiveUpReason) {
-  return ({ event }: { event: { error: unknown } }) => ({
-    reason,
-    failure: failureOf(event.error),
-  });
-}
-
-/** A promise actor's rejection, as the `ClientFailure` the run actors throw. */
-function failureOf(error: unknown): ClientFailure {
-  if (typeof error === "object" && error !== null && "kind" in error && "message" in error) {
-    return error as ClientFailure;
-  }
-  return { kind: "protocol", message: error instanceof Error ? error.message : String(error) };
-}
-
-/** A `stream.events` batch, as the params of its guards and actions. */
-function batchOf({ event }: { event: RunEvent }): { events: readonly ResponseStreamEvent[] } {
-  return { events: event.type === "stream.events" ? event.events : [] };
-}
-
 /**
- * The terminal event of a batch the `reachesTerminalEvent` guard let through (a batch holds at
- * most one: the stream ends with it).
- */
-function terminalEventOf(
-  events: readonly ResponseStreamEvent[],
-): Extract<ResponseStreamEvent, { kind: "terminal" }> {
-  for (const event of events) if (event.kind === "terminal") return event;
-  throw new Error("the batch has no terminal event");
-}
-
-/**
- * The run machine bound to a client.
+ * The run machine bound to a client: its actors call the Responses API through it. A host
+ * builds one per client and shares it between that client's runs (see `machineFor`).
  *
  * @example
  * ```ts
  * import OpenAI from "openai";
+ * import { createActor } from "xstate";
  * const machine = createRunMachine(openAIResponsesClient(new OpenAI()));
  * const actor = createActor(machine, { input: { runId: "run_1", mode: "stream", request } });
+ * actor.on("delta", (delta) => process.stdout.write(delta.text));
  * actor.start();
  * actor.send({ type: "run.start" });
  * ```

@@ -2,6 +2,7 @@
  * The data of the run machine: its input, options, context, events and result. All of it is
  * plain JSON, so a snapshot persists as it is and holds no client and no secret.
  */
+import type { DoneActorEvent } from "xstate";
 import type { ClientFailure } from "../services/client-failure.js";
 import type {
   CreateRequest,
@@ -10,6 +11,7 @@ import type {
   ResponseStreamEvent,
   ResponseUsage,
 } from "../services/responses-client.js";
+import type { BatchReading } from "./stream-batch.js";
 
 /** How a run follows its response: polling `retrieve`, or consuming the event stream. */
 export type RunMode = "poll" | "stream";
@@ -76,6 +78,16 @@ export interface RunOptions {
   onUnknownCreate: "fail" | "recreate";
 }
 
+/**
+ * The options a run has unless it asks for others. A run's `options` are merged over these,
+ * field by field (`retry` too), and a snapshot saved before an option existed reads its default.
+ *
+ * @example
+ * ```ts
+ * const patient = { ...DEFAULT_RUN_OPTIONS.retry, maxAttempts: 20 };
+ * startRun(host, { model: "o3", input: "…" }, { options: { retry: patient, deadlineMs: 600_000 } });
+ * ```
+ */
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
   pollIntervalMs: 1_000,
   retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, jitter: 0.25 },
@@ -113,6 +125,17 @@ export interface AttachedRunInput {
   now?: number;
 }
 
+/**
+ * What a run machine actor starts from: a request to create (a new response), or a response
+ * to follow (from a continuation token), in `poll` or `stream` mode.
+ *
+ * @example
+ * ```ts
+ * const fresh: RunInput = { runId: "run_1", mode: "stream", request: { model: "o3", input: "…" } };
+ * const follow: RunInput = { runId: "run_2", mode: "stream", responseId: "resp_1", sequenceNumber: 41 };
+ * createActor(createRunMachine(client), { input: fresh }).start().send({ type: "run.start" });
+ * ```
+ */
 export type RunInput = NewRunInput | AttachedRunInput;
 
 /** Why a stream stopped before its terminal event. */
@@ -174,6 +197,16 @@ export interface RunCursor {
   sequenceNumber?: number;
 }
 
+/**
+ * The run machine's context: everything needed to carry on, in another actor or process, and
+ * nothing else (no client, no secret, no stream). Plain JSON: a snapshot persists as it is.
+ *
+ * @example
+ * ```ts
+ * const { responseId, sequenceNumber, deliveredChars } = actor.getSnapshot().context;
+ * // resume after `sequenceNumber`: nothing before it is delivered again
+ * ```
+ */
 export interface RunContext {
   runId: string;
   mode: RunMode;
@@ -225,14 +258,36 @@ export type RunControlEvent =
 
 /** Events the stream actor sends to the machine. */
 export type StreamActorEvent =
-  /** Events received together (one or more), in the order the stream sent them. */
-  | { type: "stream.events"; events: readonly ResponseStreamEvent[] }
+  /**
+   * Events received together (one or more), in the order the stream sent them, and their one
+   * reading against the run's cursor (`readBatch`), which the machine's guards and actions read.
+   */
+  | { type: "stream.events"; events: readonly ResponseStreamEvent[]; reading: BatchReading }
   | { type: "stream.closed" }
   | { type: "stream.failed"; failure: ClientFailure }
   | { type: "stream.stalled"; reason: "stalled" | "no-first-event" }
   | { type: "watchdog.queued" };
 
+/**
+ * The events the run machine takes: a user's controls (`run.*`) and its stream actor's reports
+ * (`stream.*`, `watchdog.queued`). Its invoked actors' answers come as XState's own
+ * `xstate.done.actor.<id>` / `xstate.error.actor.<id>`.
+ *
+ * @example
+ * ```ts
+ * actor.send({ type: "run.start" });
+ * actor.send({ type: "run.disconnect" }); // stop reading; the response goes on
+ * actor.send({ type: "run.resume" });
+ * ```
+ */
 export type RunEvent = RunControlEvent | StreamActorEvent;
+
+/**
+ * The events the run machine declares: {@link RunEvent}, and the done event of its deadline
+ * child, which is spawned (only runs with a deadline have one) rather than invoked, so XState
+ * cannot infer it.
+ */
+export type RunMachineEvent = RunEvent | DoneActorEvent<void, "deadline">;
 
 /** Events a run emits to its consumers (`actor.on(type, handler)`). */
 export type RunEmitted =

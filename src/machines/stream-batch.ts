@@ -1,7 +1,8 @@
 /**
  * How a batch of stream events meets the run's cursor. The stream actor hands the machine the
  * events received together as one `stream.events` batch (one transition per batch, not per
- * token); this decides, in order, which events are taken and why the batch stops.
+ * token), read against the cursor once, here: which events are taken, in order, and why the
+ * batch stops. The machine's guards and its action read that one reading.
  */
 import type { ResponseStreamEvent } from "../services/responses-client.js";
 
@@ -13,11 +14,9 @@ export interface BatchReading {
    * What stopped the reading: the in-order terminal event (the service's verdict), a gap (an
    * event after a missing one: the rest is not trusted), or nothing (every event was read).
    */
-  end:
+  readonly end:
     | { kind: "terminal"; event: Extract<ResponseStreamEvent, { kind: "terminal" }> }
-    | {
-        kind: "gap";
-      }
+    | { kind: "gap" }
     | null;
 }
 
@@ -35,21 +34,6 @@ export function readBatch(
   cursor: number | null,
   events: readonly ResponseStreamEvent[],
 ): BatchReading {
-  // The machine's guards and its action read the same batch against the same cursor in one
-  // transition: remember the last reading.
-  if (last.events === events && last.cursor === cursor) return last.reading;
-  const reading = read(cursor, events);
-  last = { events, cursor, reading };
-  return reading;
-}
-
-let last: { events: unknown; cursor: number | null; reading: BatchReading } = {
-  events: null,
-  cursor: null,
-  reading: { accepted: [], end: null },
-};
-
-function read(cursor: number | null, events: readonly ResponseStreamEvent[]): BatchReading {
   let at = cursor ?? -1;
   let first = 0;
   while (first < events.length && (events[first] as ResponseStreamEvent).sequenceNumber <= at) {
@@ -68,6 +52,19 @@ function read(cursor: number | null, events: readonly ResponseStreamEvent[]): Ba
     at = event.sequenceNumber;
   }
   return { accepted: first === 0 ? events : events.slice(first), end: null };
+}
+
+/**
+ * The cursor once the machine has taken `reading`: its last accepted event, or `cursor` when it
+ * accepted none (a reading that ends the batch also ends the stream).
+ *
+ * @example
+ * ```ts
+ * cursorAfter(3, readBatch(3, [e4, e5])); // 5
+ * ```
+ */
+export function cursorAfter(cursor: number | null, reading: BatchReading): number | null {
+  return reading.accepted.at(-1)?.sequenceNumber ?? cursor;
 }
 
 /** The same reading, for a batch that repeats an event in its middle (skipped as a replay). */

@@ -20,7 +20,9 @@ import {
 } from "xstate";
 import { getAdjacencyMap, TestModel, toDirectedGraph } from "xstate/graph";
 import { type RunMachine, runMachine } from "../machines/run-machine.js";
+import { topState } from "../machines/run-state.js";
 import type { RunEvent, RunInput, RunMode, RunOptions } from "../machines/run-types.js";
+import { readBatch } from "../machines/stream-batch.js";
 import type { ClientFailure } from "../services/client-failure.js";
 import {
   isTerminalStatus,
@@ -314,13 +316,18 @@ export function modelEvents(config: RunModelConfig): (snapshot: RunSnapshot) => 
       // Stuck in queued past its (zero) deadline: the watchdog fires as soon as the stream opens.
       if (stuck && context.status === "queued") return [...events, { type: "watchdog.queued" }];
       const cursor = context.sequenceNumber ?? -1;
+      // Read against the cursor as the stream actor reads each batch it hands over.
+      const batch = (event: ResponseStreamEvent): RunModelEvent => ({
+        type: "stream.events",
+        events: [event],
+        reading: readBatch(context.sequenceNumber, [event]),
+      });
       const next = schedule[cursor + 1];
-      if (next) events.push({ type: "stream.events", events: [next] });
+      if (next) events.push(batch(next));
       const skipped = schedule[cursor + 2];
-      if (skipped && skipped.kind !== "terminal")
-        events.push({ type: "stream.events", events: [skipped] });
+      if (skipped && skipped.kind !== "terminal") events.push(batch(skipped));
       const seen = schedule[cursor];
-      if (seen) events.push({ type: "stream.events", events: [seen] });
+      if (seen) events.push(batch(seen));
       events.push(
         { type: "stream.closed" },
         { type: "stream.failed", failure: { ...MODEL_FAILURES.connection } },
@@ -410,7 +417,7 @@ export function serializeRunSnapshot(snapshot: RunSnapshot): string {
   // The cursor and the response's status matter only while a stream may be (re)opened; the
   // resume counter only until the run falls back to polling.
   const value = snapshot.value;
-  const top = typeof value === "string" ? value : Object.keys(value)[0];
+  const top = topState(value);
   const streamSide = top === "streaming" || top === "interrupted" || top === "resumed";
   return JSON.stringify([
     value,

@@ -26,6 +26,7 @@ import type { FaultRule, GenerationScript, RequestKind } from "../emulator/types
 import { TestStepError } from "../errors.js";
 import { createRunActors } from "../machines/run-actors.js";
 import { type RunMachine, runMachine } from "../machines/run-machine.js";
+import { topKey } from "../machines/run-state.js";
 import { readEnvelope, toEnvelope } from "../persistence/envelope.js";
 import { restoreRunActor } from "../run/restore.js";
 import { type ClientFailure, classifyClientError } from "../services/client-failure.js";
@@ -584,8 +585,7 @@ class PathExecution {
   #compare(model: RunSnapshot, live: RunSnapshot, what: string): void {
     const m = model.context;
     const l = live.context;
-    const top = (v: unknown) => (typeof v === "string" ? v : Object.keys(v as object)[0]);
-    const streamSide = ["streaming", "interrupted", "resumed"].includes(top(model.value) ?? "");
+    const streamSide = ["streaming", "interrupted", "resumed"].includes(topKey(model.value) ?? "");
     const checks: [string, unknown, unknown][] = [
       ["status", model.status, live.status],
       ["state", JSON.stringify(model.value), JSON.stringify(live.value)],
