@@ -221,7 +221,7 @@ describe("orchestrator: recover() and drain()", () => {
     const active = first.runs().filter((r) => r.phase === "active");
     expect(active).toHaveLength(3);
     await Promise.all(
-      active.map((r) => until(r.run, (run) => run.getSnapshot().context.deliveredChars! > 0)),
+      active.map((r) => until(r.run, (run) => (run.getSnapshot().context.deliveredChars ?? 0) > 0)),
     );
     const drained: string[] = [];
     first.on("fleet.drained", () => drained.push("drained"));
