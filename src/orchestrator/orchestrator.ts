@@ -541,14 +541,15 @@ export class Orchestrator {
       (result) => {
         tracked.phase = "done";
         tracked.outcome = result.outcome;
-        this.#send({ type: "run.settled", runId });
+        // The event first: a listener sees a run done before the run its slot admits.
         this.#emit({ type: "run.done", runId, outcome: result.outcome, result });
+        this.#send({ type: "run.settled", runId });
       },
       () => {
         // Detached (drain) or stopped: this process no longer follows it.
         tracked.phase = "detached";
-        this.#send({ type: "run.settled", runId });
         this.#emit({ type: "run.detached", runId });
+        this.#send({ type: "run.settled", runId });
       },
     );
   }

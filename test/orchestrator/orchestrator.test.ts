@@ -69,6 +69,15 @@ function serverSampler(e: Emulator) {
   };
 }
 
+/** Resolves once `predicate` holds (checked every 2 ms). */
+async function waitFor(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error("waitFor: timed out");
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
 const creates = (e: Emulator) =>
   e.requests.filter((r) => r.kind === "create" || r.kind === "create-stream");
 
@@ -283,5 +292,61 @@ describe("orchestrator: recover() and drain()", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("a create in flight past the drain's wait follows onUnknownCreate: no second create", async () => {
+    emulator = await emulatorFor();
+    // The create's reply is held back: the run is still in `started` when the drain saves it.
+    emulator.faults.add({ on: "create-stream", stall: { afterEvents: 0, ms: 1_500 } });
+    const store = new MemoryRunStore();
+    const first = orchestrator(emulator, { store });
+    const run = await first.startRun({ model: "o3", input: "s", stream: true, key: "stalled" });
+    await waitFor(() => emulator?.countCreates() === 1);
+    expect(run.state).toBe("started");
+    await first.drain({ createWaitMs: 20 });
+
+    const second = orchestrator(emulator, { store });
+    const report = await second.recover();
+    expect(report.ended).toEqual([run.id]);
+    const again = await second.startRun({ model: "o3", input: "s", stream: true, key: "stalled" });
+    expect(await again.result()).toMatchObject({ outcome: "gave-up", reason: "create-unknown" });
+    expect(emulator.countCreates()).toBe(1);
+  });
+});
+
+describe("orchestrator: events and inspection", () => {
+  it("one inspect observer sees the orchestrator and every run, new or recovered", async () => {
+    emulator = await emulatorFor({ tokenDelayMs: 3, outputTokens: 20 });
+    const store = new MemoryRunStore();
+    const seen = new Set<string>();
+    const inspect = (event: { type: string; actorRef: { sessionId: string } }) => {
+      if (event.type === "@xstate.actor") seen.add(event.actorRef.sessionId);
+    };
+    const first = orchestrator(emulator, { store, concurrency: 1, inspect });
+    const events: string[] = [];
+    first.subscribe((e) => events.push(`${e.type}${"runId" in e ? `:${e.runId}` : ""}`));
+    const a = await first.startRun({ model: "o3", input: "a", stream: true, key: "a" });
+    const b = await first.startRun({ model: "o3", input: "b", stream: true, key: "b" });
+    expect(seen.has(first.actor.sessionId)).toBe(true);
+    expect(seen.has(a.actor.sessionId) && seen.has(b.actor.sessionId)).toBe(true);
+    await a.result();
+    expect(events.slice(0, 5)).toEqual([
+      `run.queued:${a.id}`,
+      `run.admitted:${a.id}`,
+      `run.queued:${b.id}`,
+      `run.started:${a.id}`,
+      `run.done:${a.id}`,
+    ]);
+    expect(first.counts()).toMatchObject({ done: 1, active: 1, byState: { done: 1 } });
+    await first.drain();
+    expect(events.slice(-2)).toEqual([`run.detached:${b.id}`, "fleet.drained"]);
+
+    const second = orchestrator(emulator, { store, inspect });
+    await second.recover();
+    const [recovered] = second.runs();
+    expect(recovered?.runId).toBe(b.id);
+    expect(seen.has(recovered?.run.actor.sessionId ?? "")).toBe(true);
+    expect(await recovered?.run.result()).toMatchObject({ outcome: "completed" });
+    expect(emulator.countCreates()).toBe(2);
   });
 });
