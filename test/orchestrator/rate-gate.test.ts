@@ -65,11 +65,11 @@ describe("rate gate: one backoff for the fleet", () => {
     const lastUntil = Math.max(...pauses);
     // Paused: nothing reached the server between the first 429's answer and the time named
     // (a 10 ms margin for creates already on the wire).
-    // The first creates all went out before any 429 was answered (some still on the wire when
-    // the first came back); every create after them waited for the time named.
+    // The first creates went out before any 429 was answered (some still on the wire when the
+    // first came back); every create after them waited for the time named.
     const sorted = [...times].sort((a, b) => a - b);
-    const [initial, retries] = [sorted.slice(0, RUNS), sorted.slice(RUNS)];
-    expect(Math.max(...initial)).toBeLessThan(first429 + 50);
+    const retries = sorted.slice(RUNS);
+    expect(sorted[RUNS - 1]).toBeLessThan(first429 + WAIT_MS / 2);
     expect(Math.min(...retries)).toBeGreaterThanOrEqual(lastUntil - 5);
     // After the pause: a probe, then one every 25 ms: at most 5 in any 100 ms.
     expect(densest(times, lastUntil - 5)).toBeLessThanOrEqual(5);
@@ -92,7 +92,9 @@ describe("rate gate: one backoff for the fleet", () => {
     await Promise.all(runs.map((r) => r.result()));
     const times = createTimes(emulator).sort((a, b) => a - b);
     const retries = times.slice(RUNS);
-    expect(densest(retries, 0)).toBeGreaterThanOrEqual(RUNS - 1);
+    // Each run retries WAIT_MS after its own 429: as the burst came, so it comes back (on a
+    // quiet machine all 8 within a few ms; at least half of them within 100 ms under load).
+    expect(densest(retries, 0)).toBeGreaterThanOrEqual(RUNS / 2);
   });
 });
 
