@@ -143,6 +143,11 @@ export interface RecoverReport {
 export interface DrainReport {
   /** Runs saved and detached (their responses keep going on the server). */
   detached: string[];
+  /**
+   * Of those, the runs saved in `started` (a create unanswered within `createWaitMs`, or a run
+   * backing off after a refused create): the next `recover()` applies their `onUnknownCreate`.
+   */
+  started: string[];
 }
 
 interface Tracked {
@@ -359,8 +364,10 @@ export class Orchestrator {
    * Stops admitting, saves and detaches every run (the server keeps generating), and resolves
    * once all are. A create in flight is given `createWaitMs` (default 1 s) to answer first, so
    * that its run is saved with its response id; past that it is saved in `started`, and the
-   * next `recover()` applies its `onUnknownCreate`. Runs waiting are saved as they are, and
-   * queue again in the next process. After a drain, `startRun` and `recover` throw.
+   * next `recover()` applies its `onUnknownCreate` (the report lists these in `started`; a run
+   * backing off after a refused create is one of them: the run machine restores any `started`
+   * save that way). Runs waiting are saved as they are, and queue again in the next process.
+   * After a drain, `startRun` and `recover` throw.
    *
    * @example
    * ```ts
@@ -378,18 +385,20 @@ export class Orchestrator {
       const live = () => [...this.#runs.values()].filter((t) => t.phase === "active");
       await Promise.all(live().map((t) => untilLeaves(t.run, "started", createWaitMs)));
       const detached: string[] = [];
+      const started: string[] = [];
       await Promise.all(
         [...this.#runs.values()]
           .filter((t) => t.phase === "waiting" || t.phase === "active")
           .map(async (t) => {
             if (t.run.state === "done") return;
-            await t.run.detach();
+            const saved = await t.run.detach();
             detached.push(t.runId);
+            if (saved.state === "started") started.push(t.runId);
           }),
       );
       await this.#drained();
       this.gate.close();
-      return { detached };
+      return { detached, started };
     })();
     return this.#draining;
   }
@@ -537,20 +546,23 @@ export class Orchestrator {
         this.#emit({ type: "run.started", runId, responseId });
       });
     }
+    const detached = () => {
+      tracked.phase = "detached";
+      this.#emit({ type: "run.detached", runId });
+      this.#send({ type: "run.settled", runId });
+    };
     run.result().then(
-      (result) => {
+      (result: RunResult | undefined) => {
+        // An actor stopped from outside (not through detach) completes with no output.
+        if (!result) return detached();
         tracked.phase = "done";
         tracked.outcome = result.outcome;
         // The event first: a listener sees a run done before the run its slot admits.
         this.#emit({ type: "run.done", runId, outcome: result.outcome, result });
         this.#send({ type: "run.settled", runId });
       },
-      () => {
-        // Detached (drain) or stopped: this process no longer follows it.
-        tracked.phase = "detached";
-        this.#emit({ type: "run.detached", runId });
-        this.#send({ type: "run.settled", runId });
-      },
+      // Detached (drain) or stopped: this process no longer follows it.
+      detached,
     );
   }
 
