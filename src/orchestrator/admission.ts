@@ -45,8 +45,10 @@ export interface AdmissionState {
  * ```
  */
 export function enqueue(queue: readonly FleetEntry[], entry: FleetEntry): FleetEntry[] {
-  const at = queue.findIndex((queued) => queued.priority < entry.priority);
-  if (at < 0) return [...queue, entry];
+  // From the end: with equal priorities (the usual case) the place is found at once.
+  let at = queue.length;
+  while (at > 0 && (queue[at - 1] as FleetEntry).priority < entry.priority) at--;
+  if (at === queue.length) return [...queue, entry];
   return [...queue.slice(0, at), entry, ...queue.slice(at)];
 }
 
@@ -122,8 +124,12 @@ export function admit(state: AdmissionState): { state: AdmissionState; admitted:
   let next = state;
   const admitted: FleetEntry[] = [];
   const waiting: FleetEntry[] = [];
-  for (const entry of state.queue) {
-    if (next.activeCount < next.concurrency && fitsLimits(next, entry.keys)) {
+  const queue = state.queue;
+  let i = 0;
+  // Stops at the first entry once every slot is taken: the rest keeps its order as it is.
+  for (; i < queue.length && next.activeCount < next.concurrency; i++) {
+    const entry = queue[i] as FleetEntry;
+    if (fitsLimits(next, entry.keys)) {
       next = activate(next, entry);
       admitted.push(entry);
     } else {
@@ -131,5 +137,8 @@ export function admit(state: AdmissionState): { state: AdmissionState; admitted:
     }
   }
   if (admitted.length === 0) return { state, admitted };
-  return { state: { ...next, queue: waiting }, admitted };
+  return {
+    state: { ...next, queue: i < queue.length ? waiting.concat(queue.slice(i)) : waiting },
+    admitted,
+  };
 }
