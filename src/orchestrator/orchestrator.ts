@@ -272,18 +272,19 @@ export class Orchestrator {
    * ```
    */
   startRun(request: FleetRequest, settings: FleetRunOptions = {}): Promise<Run> {
-    const { key, priority, ...runRequest } = request;
-    const runId = settings.runId ?? (key !== undefined ? runIdForKey(key) : newRunId());
-    if (priority !== undefined && !Number.isFinite(priority)) {
-      throw new InvalidRunInputError("priority", "priority: must be a finite number");
-    }
     return this.#serial(async () => {
+      const { key, priority, ...runRequest } = request;
+      const runId = settings.runId ?? (key !== undefined ? runIdForKey(key) : newRunId());
+      if (priority !== undefined && !Number.isFinite(priority)) {
+        throw new InvalidRunInputError("priority", "priority: must be a finite number");
+      }
       this.#assertOpen();
       const known = this.#runs.get(runId);
       if (known) return known.run;
       const store = this.#host.store;
-      if (key !== undefined && store) {
-        // An unreadable save of this key throws here: never a create over a run we cannot read.
+      // A key's id, or one given: a save under it is that run (a new one would overwrite it).
+      if ((key !== undefined || settings.runId !== undefined) && store) {
+        // An unreadable save throws here: never a create over a run that cannot be read.
         const saved = await loadRun(store, runId);
         this.#assertOpen();
         if (saved) return (await this.#resume(saved, request)).run;

@@ -215,6 +215,33 @@ describe("orchestrator: idempotent keys", () => {
   });
 });
 
+describe("orchestrator: ids and input", () => {
+  it("a given run id already saved is that run; bad input rejects, nothing is sent", async () => {
+    emulator = await emulatorFor();
+    const store = new MemoryRunStore();
+    const first = orchestrator(emulator, { store });
+    const done = await first.startRun({ model: "o3", input: "x" }, { runId: "run_mine" });
+    await done.result();
+    const second = orchestrator(emulator, { store });
+    const same = await second.startRun({ model: "o3", input: "x" }, { runId: "run_mine" });
+    expect(await same.result()).toMatchObject({ outcome: "completed", runId: "run_mine" });
+    await expect(second.startRun({ model: "o3", input: "x", key: "" })).rejects.toMatchObject({
+      code: "invalid_input",
+    });
+    await expect(
+      second.startRun({ model: "o3", input: "x", priority: Number.NaN }),
+    ).rejects.toMatchObject({ code: "invalid_input" });
+    await expect(second.startRun({ model: "", input: "x" })).rejects.toMatchObject({
+      code: "invalid_input",
+    });
+    expect(() =>
+      createOrchestrator({ client: clientFor(emulator as Emulator), concurrency: 0 }),
+    ).toThrow(/concurrency/);
+    expect(emulator.countCreates()).toBe(1);
+    expect(second.counts().total).toBe(1);
+  });
+});
+
 describe("orchestrator: recover() and drain()", () => {
   it("drain mid-stream, then recover() in a new orchestrator: exact text, one create per key", async () => {
     emulator = await emulatorFor({ tokenDelayMs: 6, outputTokens: 40 });
