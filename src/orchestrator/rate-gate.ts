@@ -8,7 +8,7 @@
  * When the wait is over the gate says so (`resumed`: the orchestrator admits again), and one
  * held call goes first (a probe); once it is answered without a 429, the others follow one every
  * `spacingMs`, in the order they came: no thundering herd. A 429 to the probe starts a new wait.
- * Cancels are never held (stopping work never adds load).
+ * Cancels are never held (stopping work never adds load), nor the reads that confirm them.
  *
  * A call is held at most `maxHoldMs` (default 20 s, below the run's `createTimeoutMs` of 60 s):
  * then it is refused as a 429 that was never sent (`status: 429`, so the run machine knows
@@ -20,7 +20,14 @@ import {
   ClientFailureError,
   classifyClientError,
 } from "../services/client-failure.js";
-import type { ResponsesClient } from "../services/responses-client.js";
+import {
+  isTerminalStatus,
+  type ResponsesClient,
+  type RetrieveResult,
+} from "../services/responses-client.js";
+
+/** Most response ids with a cancel under way the gate remembers. */
+const MAX_CANCELLING = 10_000;
 
 export interface RateGateOptions {
   /** The wait after a 429 that names none. Default 1 000 ms. */
@@ -67,6 +74,8 @@ export class RateGate {
   readonly #now: () => number;
   readonly #listeners = new Set<(event: RateGateEvent) => void>();
   readonly #waiters: Waiter[] = [];
+  /** Responses with a cancel under way: their reads are not held. */
+  readonly #cancelling = new Set<string>();
   /** Epoch ms until which calls are held (0: not paused). */
   #until = 0;
   /** After a wait: the one call let through, until it answers. */
@@ -88,13 +97,26 @@ export class RateGate {
         const probe = await this.#enter(args[signalAt] as AbortSignal);
         return this.#observe(call(...args), probe);
       }) as (...args: A) => Promise<T>;
+    const gatedRetrieve = gated((id: string, signal: AbortSignal) => inner.retrieve(id, signal), 1);
     this.client = {
       create: gated((request, signal) => inner.create(request, signal), 1),
       createStream: gated((request, signal) => inner.createStream(request, signal), 1),
-      retrieve: gated((id, signal) => inner.retrieve(id, signal), 1),
+      retrieve: (id, signal) =>
+        // A cancel's read-back is not held: stopping work never waits for the rate limit.
+        this.#cancelling.has(id)
+          ? this.#observe(this.#settling(id, inner.retrieve(id, signal)), false)
+          : gatedRetrieve(id, signal),
       streamFrom: gated((id, after, signal) => inner.streamFrom(id, after, signal), 2),
       // Never held: a cancel lowers the load. A 429 to it still pauses the others.
-      cancel: (id, signal) => this.#observe(inner.cancel(id, signal), false),
+      cancel: (id, signal) => {
+        this.#cancelling.add(id);
+        // Bounded: ids of runs that never read back are forgotten, oldest first.
+        if (this.#cancelling.size > MAX_CANCELLING) {
+          const oldest = this.#cancelling.values().next().value;
+          if (oldest !== undefined) this.#cancelling.delete(oldest);
+        }
+        return this.#observe(inner.cancel(id, signal), false);
+      },
     };
   }
 
@@ -124,6 +146,25 @@ export class RateGate {
     clearTimeout(this.#wakeTimer);
     this.#wakeTimer = setTimeout(() => this.#emit({ type: "resumed" }), until - this.#now());
     this.#schedule();
+  }
+
+  /**
+   * Ends the wait now (an operator's word, or a test's): held calls go, the probe first, and
+   * `resumed` is told. A no-op when not paused.
+   */
+  resume(): void {
+    if (this.#until <= this.#now()) return;
+    this.#until = this.#now();
+    clearTimeout(this.#wakeTimer);
+    this.#emit({ type: "resumed" });
+    this.#schedule();
+  }
+
+  /** A cancelled response's read: forgotten once it reports a final status. */
+  async #settling(id: string, read: Promise<RetrieveResult>): Promise<RetrieveResult> {
+    const result = await read;
+    if (isTerminalStatus(result.response.status)) this.#cancelling.delete(id);
+    return result;
   }
 
   /** Stops the gate's timer and refuses every held call (the orchestrator is going away). */

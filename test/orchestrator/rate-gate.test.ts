@@ -185,6 +185,20 @@ describe("rate gate on a scripted port", () => {
     gate.close();
   });
 
+  it("the read-back of a cancel is not held, other reads are", async () => {
+    const script = scriptedPort();
+    const gate = new RateGate(script.port, { maxHoldMs: 50 });
+    gate.pause({ kind: "rate-limited", message: "elsewhere", retryAfterMs: 10_000 });
+    await gate.client.cancel("resp_1", signal());
+    await gate.client.retrieve("resp_1", signal()); // confirms the cancel: goes at once
+    expect(script.calls).toEqual(["cancel", "retrieve"]);
+    await expect(gate.client.retrieve("resp_2", signal())).rejects.toMatchObject({
+      failure: { status: 429 },
+    });
+    expect(script.calls).toEqual(["cancel", "retrieve"]);
+    gate.close();
+  });
+
   it("a call held past maxHoldMs is refused as an unsent 429 with the wait left", async () => {
     const script = scriptedPort();
     const gate = new RateGate(script.port, { maxHoldMs: 30 });
