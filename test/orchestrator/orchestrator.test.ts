@@ -294,7 +294,7 @@ describe("orchestrator: recover() and drain()", () => {
   });
 
   it("recover() reports unreadable saves and carries on with the rest", async () => {
-    emulator = await emulatorFor({ tokenDelayMs: 20 }); // ~600 ms a run: still running at the drain;
+    emulator = await emulatorFor({ tokenDelayMs: 20 }); // ~600 ms a run: still running at the drain
     const dir = await mkdtemp(join(tmpdir(), "baton-orch-"));
     try {
       const store = new FileRunStore(dir);
