@@ -289,6 +289,8 @@ export class Orchestrator {
         this.#assertOpen();
         if (saved) return (await this.#resume(saved, request)).run;
       }
+      // Before the run exists (and is saved): a `keyOf` that throws leaves nothing behind.
+      const keys = this.#keysOf(request);
       const options = mergeOptions(this.#runOptions, settings.options);
       const run = prepareRun(this.#host, runRequest, { runId, ...(options ? { options } : {}) });
       this.#track(runId, run, "waiting", key);
@@ -297,7 +299,7 @@ export class Orchestrator {
         type: "fleet.submit",
         runId,
         ...(priority !== undefined ? { priority } : {}),
-        keys: this.#keysOf(request),
+        keys,
       });
       return run;
     });
