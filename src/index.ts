@@ -33,6 +33,7 @@ export {
 } from "./machines/run-state.js";
 export * from "./machines/run-types.js";
 export { machineMermaid, runMachineMermaid } from "./machines/state-diagram.js";
+export * from "./orchestrator/index.js";
 export {
   Checkpointer,
   type CheckpointOptions,

@@ -292,6 +292,10 @@ export const runMachine = setup({
         backoff: {
           on: {
             "run.cancel": cancelLocally,
+            // Nothing was created (a backoff follows only a failure that proves it): restored,
+            // the run waits out the rest of its wait (absolute, in context) and creates then,
+            // whatever `onUnknownCreate` says of a create that may have gone out.
+            "run.restored": { target: "backoff", reenter: true },
             // Nothing was created: there is nothing to cancel.
             "xstate.done.actor.deadline": {
               target: "#run.done",

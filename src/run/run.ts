@@ -239,8 +239,11 @@ export class Run {
         : new Promise<RunResult>((resolve, reject) => {
             actor.subscribe({
               complete: () => {
-                if (this.#detached) reject(detachedError());
-                else resolve(actor.getSnapshot().output as RunResult);
+                // Complete is also what a stop looks like (detach(), or `run.actor.stop()` by
+                // hand): only a done actor has a result.
+                const snapshot = actor.getSnapshot();
+                if (this.#detached || snapshot.status !== "done") reject(detachedError());
+                else resolve(snapshot.output as RunResult);
               },
               error: reject,
             });

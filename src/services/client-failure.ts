@@ -167,7 +167,7 @@ function classify(err: unknown): ClientFailure {
     return { kind: "connection", message: causeCode ? `${message} (${causeCode})` : message };
   }
   if (status === 429) {
-    const retryAfterMs = readRetryAfterMs(e.headers);
+    const retryAfterMs = readRetryAfterMs(e.headers) ?? readRateLimitResetMs(e.headers);
     return {
       kind: "rate-limited",
       ...base,
@@ -269,6 +269,53 @@ export function parseServerWaitMs(
     if (Number.isFinite(date)) ms = Math.max(0, date - Date.now());
   }
   return serverWait(ms);
+}
+
+/** A duration as OpenAI's `x-ratelimit-reset-*` headers give it: `1s`, `6m0s`, `59.88s`, `12ms`. */
+const RESET_DURATION =
+  /^\s*(?:(\d{1,6})h)?(?:(\d{1,6})m(?!s))?(?:(\d{1,9}(?:\.\d+)?)s)?(?:(\d{1,9}(?:\.\d+)?)ms)?\s*$/;
+
+/**
+ * Parses an `x-ratelimit-reset-*` duration (`6m0s`, `1.5s`, `20ms`, `1h2m`) into milliseconds,
+ * bounded as every server wait is ({@link serverWait}); anything else is `undefined`.
+ *
+ * @example
+ * ```ts
+ * parseResetDuration("6m0s"); // 360000
+ * parseResetDuration("soon"); // undefined
+ * ```
+ */
+export function parseResetDuration(raw: string | null | undefined): number | undefined {
+  if (raw === null || raw === undefined || raw.length > 40) return undefined;
+  const match = RESET_DURATION.exec(raw);
+  if (!match || match.slice(1).every((part) => part === undefined)) return undefined;
+  const [, h, m, sec, ms] = match;
+  const total =
+    Number(h ?? 0) * 3_600_000 +
+    Number(m ?? 0) * 60_000 +
+    Number(sec ?? 0) * 1_000 +
+    Number(ms ?? 0);
+  return serverWait(total);
+}
+
+/**
+ * For a 429 without `retry-after`: when the `x-ratelimit-remaining-requests` or `-tokens`
+ * header says that limit is spent (`0`), the wait until its `x-ratelimit-reset-*` (the longer
+ * of the two when both are spent). A limit not spent names no wait (the 429 is another one's).
+ *
+ * @example
+ * ```ts
+ * readRateLimitResetMs(new Headers({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2s" })); // 2000
+ * ```
+ */
+export function readRateLimitResetMs(headers: unknown): number | undefined {
+  let wait: number | undefined;
+  for (const limit of ["requests", "tokens"]) {
+    if (readHeader(headers, `x-ratelimit-remaining-${limit}`)?.trim() !== "0") continue;
+    const ms = parseResetDuration(readHeader(headers, `x-ratelimit-reset-${limit}`));
+    if (ms !== undefined) wait = Math.max(wait ?? 0, ms);
+  }
+  return wait;
 }
 
 /**

@@ -49,6 +49,7 @@ export {
   modelInput,
   modelOptions,
   modelResponse,
+  pathNamed,
   pathSnapshots,
   type RunModelConfig,
   type RunModelEvent,

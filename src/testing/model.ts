@@ -604,6 +604,39 @@ function toPath(
   };
 }
 
+/**
+ * The path of the model a description names (`stream: run.start → createStream done (queued) →
+ * …`, as a report or a failing test prints it), followed step by step through the model's
+ * graph: a path found once replays again whatever the machine gains elsewhere (a new
+ * transition reorders the sampled simple paths, not the graph). Throws when a step names no
+ * event of the state it is in.
+ *
+ * @example
+ * ```ts
+ * const path = pathNamed(config, "stream: run.start → createStream done (queued) → run.cancel");
+ * await runner.run(path);
+ * ```
+ */
+export function pathNamed(config: RunModelConfig, description: string): RunTestPath {
+  const prefix = `${configName(config)}: `;
+  if (!description.startsWith(prefix)) {
+    throw new Error(`'${description}' is not a path of '${configName(config)}'`);
+  }
+  const { adjacency, initialKey } = modelGraph(config);
+  const steps: { event: RunModelEvent; state: RunSnapshot }[] = [];
+  let key = initialKey;
+  for (const name of description.slice(prefix.length).split(" → ")) {
+    const next = Object.values(adjacency[key]?.transitions ?? {}).find(
+      (t) => describeEvent(t.event) === name,
+    );
+    if (!next)
+      throw new Error(`step ${steps.length + 1} '${name}' is not an event of the model there`);
+    steps.push({ event: next.event, state: next.state });
+    key = serializeRunSnapshot(next.state);
+  }
+  return toPath(config, "simple", steps);
+}
+
 /** `poll done (in_progress)`, `create error (rate-limited)`, `stream.events [#3 delta]`… */
 export function describeEvent(event: RunModelEvent): string {
   const doneMatch = /^xstate\.done\.actor\.(.+)$/.exec(event.type);

@@ -132,6 +132,19 @@ describe("prepareRun", () => {
   });
 });
 
+describe("a run stopped without detach()", () => {
+  it("result() rejects with run_detached, never resolves undefined", async () => {
+    const run = startRun(
+      { client: clientFor(emulator) },
+      { model: "o3", input: "x", stream: true },
+    );
+    const pending = run.result();
+    run.actor.stop();
+    await expect(pending).rejects.toMatchObject({ code: "run_detached" });
+    await expect(run.result()).rejects.toMatchObject({ code: "run_detached" });
+  });
+});
+
 describe("attachRun", () => {
   it("follows an existing response by polling, and by replaying its stream, with no create", async () => {
     const client = clientFor(emulator);

@@ -14,7 +14,11 @@
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/index.js";
-import { createPathRunner, type PathRunner, runTestPaths } from "../../src/testing/index.js";
+import {
+  createPathRunner,
+  pathNamed as modelPathNamed,
+  type PathRunner,
+} from "../../src/testing/index.js";
 
 const CONFIG = { name: "stream", mode: "stream", deadline: "cancel" } as const;
 const SIDE_CANCEL_PATH =
@@ -30,13 +34,9 @@ afterAll(async () => {
   await runner?.close();
 });
 
+/** The exact path (followed through the model's graph, not looked up among sampled ones). */
 function pathNamed(description: string) {
-  const path = runTestPaths(CONFIG, { kind: "simple", maxSteps: 12, maxPaths: 12 }).find(
-    (p) => p.description === description,
-  );
-  if (!path)
-    throw new Error(`the path is no longer among the bounded simple paths: ${description}`);
-  return path;
+  return modelPathNamed(CONFIG, description);
 }
 
 /** Makes the runner's first `stale` status reads of a response say `in_progress`; returns the undo. */
