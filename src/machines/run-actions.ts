@@ -64,6 +64,22 @@ type EnqueueArgs = Parameters<
   >[0]
 >[0];
 
+/**
+ * Emits the part of `text` (the response's whole output so far) past what was delivered, with
+ * its end offset; true when there was any. A run that does not know its offsets (attached by
+ * token, `deliveredChars: null`) emits nothing here: its stream deltas carried the text.
+ */
+function emitUndelivered(
+  { context, enqueue }: EnqueueArgs,
+  text: string,
+  source: "poll" | "final",
+): boolean {
+  const delivered = context.deliveredChars;
+  if (delivered === null || text.length <= delivered) return false;
+  enqueue.emit({ type: "delta", text: text.slice(delivered), chars: text.length, source });
+  return true;
+}
+
 /** `enqueueActions` typed for the run machine (assign, emit, spawn; no named actions). */
 function enqueueRun<P extends Params = undefined>(collect: (args: EnqueueArgs, params: P) => void) {
   return enqueueActions<
@@ -119,17 +135,10 @@ export const runActions = {
   countCreate: assignRun(({ context }) => ({ creates: context.creates + 1 })),
   /** Emits the output text not yet delivered (polling sees it grow between polls). */
   deliverPolledText: enqueueRun(
-    ({ context, enqueue }, params: { response: ResponseState; source: "poll" | "final" }) => {
+    (args, params: { response: ResponseState; source: "poll" | "final" }) => {
       const text = params.response.outputText;
-      const delivered = context.deliveredChars;
-      if (delivered !== null && text.length > delivered) {
-        enqueue.emit({
-          type: "delta",
-          text: text.slice(delivered),
-          chars: text.length,
-          source: params.source,
-        });
-        enqueue.assign({ deliveredChars: text.length });
+      if (emitUndelivered(args, text, params.source)) {
+        args.enqueue.assign({ deliveredChars: text.length });
       }
     },
   ),
@@ -232,17 +241,11 @@ export const runActions = {
     cancelRequested: params.cause,
   })),
   /** The service gave its verdict: deliver what text is missing and keep the result. */
-  finish: enqueueRun(({ context, enqueue }, params: { response: ResponseState }) => {
+  finish: enqueueRun((args, params: { response: ResponseState }) => {
+    const { context, enqueue } = args;
     const text = params.response.outputText;
     const delivered = context.deliveredChars;
-    if (delivered !== null && text.length > delivered) {
-      enqueue.emit({
-        type: "delta",
-        text: text.slice(delivered),
-        chars: text.length,
-        source: "final",
-      });
-    }
+    emitUndelivered(args, text, "final");
     if (params.response.status !== context.status) {
       enqueue.emit({ type: "status", status: params.response.status });
     }
