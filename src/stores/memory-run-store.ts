@@ -17,7 +17,7 @@ import {
  * @example
  * ```ts
  * const store = new MemoryRunStore();
- * const run = startRun({ client, model: "o3", input: "…", store });
+ * const run = startRun({ client, store }, { model: "o3", input: "…" });
  * ```
  */
 export class MemoryRunStore implements StagingRunStore {

@@ -23,7 +23,7 @@ export const TEST_EMULATOR_DEFAULTS: EmulatorOptions = {
  *   { on: "create-stream", drop: { afterEvents: 5 } },
  *   { on: "retrieve-stream", status: { code: 429, retryAfterMs: 20 } },
  * ]);
- * const run = startRun({ client: emulatorClient(emulator), model: "o3", input: "hi", stream: true });
+ * const run = startRun({ client: emulatorClient(emulator) }, { model: "o3", input: "hi", stream: true });
  * ```
  */
 export async function emulatorWithFaults(
@@ -43,7 +43,7 @@ export async function emulatorWithFaults(
  *
  * @example
  * ```ts
- * const result = await startRun({ client: emulatorClient(emulator), model: "o3", input: "hi" }).result();
+ * const result = await startRun({ client: emulatorClient(emulator) }, { model: "o3", input: "hi" }).result();
  * ```
  */
 export function emulatorClient(

@@ -15,7 +15,7 @@
  * import { assertRunInvariants, emulatorClient, emulatorWithFaults, recordRun } from "baton/testing";
  *
  * const emulator = await emulatorWithFaults([{ on: "create-stream", drop: { afterEvents: 5 } }]);
- * const run = startRun({ client: emulatorClient(emulator), model: "o3", input: "hi", stream: true });
+ * const run = startRun({ client: emulatorClient(emulator) }, { model: "o3", input: "hi", stream: true });
  * const recording = recordRun(run);
  * const result = await run.result();
  * assertRunInvariants({ run, emulator, deltas: recording.deltas, result, expectedOutcome: "completed" });

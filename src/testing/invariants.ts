@@ -102,7 +102,7 @@ function repeatedSequenceNumbers(deltas: readonly { sequenceNumber?: number }[])
  *
  * @example
  * ```ts
- * const run = startRun({ client, model: "o3", input: "hi", stream: true });
+ * const run = startRun({ client }, { model: "o3", input: "hi", stream: true });
  * const recording = recordRun(run);
  * const result = await run.result();
  * expect(recording.text).toBe(result.text);
@@ -124,7 +124,7 @@ export interface RecordingStore extends RunStore {
  * @example
  * ```ts
  * const store = recordingStore();
- * const run = startRun({ client, model: "o3", input: "hi", store });
+ * const run = startRun({ client, store }, { model: "o3", input: "hi" });
  * await run.result();
  * assertRunInvariants({ result: await run.result(), deltas: [], saves: store.saves });
  * ```
@@ -208,7 +208,7 @@ const inertClient: ResponsesClient = {
  *
  * @example
  * ```ts
- * const run = startRun({ client: emulatorClient(emulator), model: "o3", input: "hi", stream: true });
+ * const run = startRun({ client: emulatorClient(emulator) }, { model: "o3", input: "hi", stream: true });
  * const recording = recordRun(run);
  * const result = await run.result();
  * assertRunInvariants({ run, emulator, deltas: recording.deltas, result, expectedOutcome: "completed" });
