@@ -7,7 +7,9 @@
  *   {@link createPathRunner} to replay them against the real machine and the emulator;
  * - {@link recordRun}, {@link recordingStore} and {@link assertRunInvariants}: what must hold
  *   for every run (no text lost or repeated, one create, the right outcome, saves that
- *   rehydrate), checked on your own runs.
+ *   rehydrate), checked on your own runs;
+ * - {@link watchServer} and {@link assertFleetInvariants}: what must hold for a fleet, counted
+ *   at the server (never above its limits, one response per run id, every key done once).
  *
  * @example
  * ```ts
@@ -23,6 +25,12 @@
  * ```
  */
 export { emulatorClient, emulatorWithFaults, TEST_EMULATOR_DEFAULTS } from "./emulator.js";
+export {
+  assertFleetInvariants,
+  type FleetInvariantInput,
+  type ServerWatch,
+  watchServer,
+} from "./fleet-invariants.js";
 export {
   assertRunInvariants,
   type RecordingStore,
