@@ -12,12 +12,11 @@ import { getShortestPaths, getSimplePaths } from "xstate/graph";
 import { admit } from "../../src/orchestrator/admission.js";
 import {
   type OrchestratorContext,
-  type OrchestratorEvent,
   orchestratorMachine,
 } from "../../src/orchestrator/orchestrator-machine.js";
+import { SAMPLE_INPUT, sampleEvents as sampleEventsUntil, serializeState } from "./sample-fleet.js";
 
-const CONCURRENCY = 2;
-const input = { concurrency: CONCURRENCY, limits: [{ name: "model", max: 1 }] };
+const input = SAMPLE_INPUT;
 
 /** The invariants every reachable state keeps (`adopted`: runs adopted above the limit). */
 function checkInvariants(context: OrchestratorContext, adopted = 0): void {
@@ -34,33 +33,7 @@ function checkInvariants(context: OrchestratorContext, adopted = 0): void {
   expect(new Set(ids).size).toBe(ids.length);
 }
 
-/**
- * States compared by what matters (state, queue order, active set, pause), not by the
- * submission counter: a run submitted again after it settled is the same state, and the walk
- * stays finite.
- */
-const serializeState = (state: { value: unknown; status: string; context: OrchestratorContext }) =>
-  JSON.stringify([
-    state.value,
-    state.status,
-    state.context.queue.map((e) => e.runId),
-    Object.keys(state.context.active).sort(),
-    state.context.pausedUntil,
-  ]);
-
-const sampleEvents: OrchestratorEvent[] = [
-  { type: "fleet.submit", runId: "a1", keys: { model: "a" } },
-  { type: "fleet.submit", runId: "a2", keys: { model: "a" } },
-  { type: "fleet.submit", runId: "b1", keys: { model: "b" } },
-  { type: "fleet.submit", runId: "c1", priority: 1, keys: { model: "c" } },
-  { type: "run.settled", runId: "a1" },
-  { type: "run.settled", runId: "a2" },
-  { type: "run.settled", runId: "b1" },
-  { type: "run.settled", runId: "c1" },
-  { type: "fleet.rate-limited", until: 1_000 },
-  { type: "fleet.resume" },
-  { type: "fleet.drain" },
-];
+const sampleEvents = sampleEventsUntil(1_000);
 
 describe("orchestrator machine, model-based (xstate/graph)", () => {
   it("every shortest path keeps active ≤ concurrency and every per-key count ≤ its max", () => {

@@ -13,43 +13,16 @@ import type { Emulator } from "../../src/emulator/index.js";
 import type { Run } from "../../src/index.js";
 import { createOrchestrator } from "../../src/orchestrator/index.js";
 import {
-  type OrchestratorContext,
   type OrchestratorEvent,
   orchestratorMachine,
 } from "../../src/orchestrator/orchestrator-machine.js";
 import { clientFor, emulatorFor, FAST } from "../support/run-harness.js";
+import { SAMPLE_INPUT, SAMPLE_MODELS, sampleEvents, serializeState } from "./sample-fleet.js";
 
 const PATHS = Number(process.env.ORCH_MODEL_PATHS ?? 40);
-const input = { concurrency: 2, limits: [{ name: "model", max: 1 }] };
-const MODELS: Record<string, string> = {
-  a1: "model-a",
-  a2: "model-a",
-  b1: "model-b",
-  c1: "model-c",
-};
-
-const events: OrchestratorEvent[] = [
-  { type: "fleet.submit", runId: "a1", keys: { model: "model-a" } },
-  { type: "fleet.submit", runId: "a2", keys: { model: "model-a" } },
-  { type: "fleet.submit", runId: "b1", keys: { model: "model-b" } },
-  { type: "fleet.submit", runId: "c1", priority: 1, keys: { model: "model-c" } },
-  { type: "run.settled", runId: "a1" },
-  { type: "run.settled", runId: "a2" },
-  { type: "run.settled", runId: "b1" },
-  { type: "run.settled", runId: "c1" },
-  { type: "fleet.rate-limited", until: 1 },
-  { type: "fleet.resume" },
-  { type: "fleet.drain" },
-];
-
-const serializeState = (state: { value: unknown; status: string; context: OrchestratorContext }) =>
-  JSON.stringify([
-    state.value,
-    state.status,
-    state.context.queue.map((e) => e.runId),
-    Object.keys(state.context.active).sort(),
-    state.context.pausedUntil,
-  ]);
+const input = SAMPLE_INPUT;
+const MODELS = SAMPLE_MODELS;
+const events = sampleEvents(1);
 
 /** Paths the real orchestrator can follow: each run submitted once, nothing after a drain. */
 function replayable(path: { steps: { event: OrchestratorEvent }[] }): boolean {
